@@ -1,0 +1,27 @@
+"""Plain records that every scanner parser yields. No Django in this package."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+class ParseError(Exception):
+    """The report cannot be read. The message is shown to the user as the reason."""
+
+
+@dataclass(frozen=True)
+class Record:
+    tool: str  # the scanner that produced it: "bandit", "modelscan", "garak" ...
+    fingerprint: str  # hex sha256, stable across runs; see each module's FINGERPRINT_VERSION
+    title: str
+    severity: str  # one of SEVERITIES
+    tool_severity: str  # the tool's own wording, kept as is
+    rule_id: str
+    location: str  # human readable: "app/x.py:12", "models/m.pkl", "requests@2.0.0", "probe/detector"
+    description: str = ""
+    remediation: str = ""
+    artifact: str = ""  # file or model artifact path, used by routing rules (glob)
+    package: str = ""
+    line: int | None = None
+    raw: dict = field(default_factory=dict)  # redacted and size-capped copy of the entry
