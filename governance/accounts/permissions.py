@@ -1,0 +1,84 @@
+"""Who may do what. Roles are groups holding Django permissions; ownership rules live here.
+
+Every view and API endpoint asks these functions; the templates only use them to hide buttons.
+"""
+from __future__ import annotations
+
+from governance.accounts.models import Role
+
+# Role -> permission codenames ("app_label.codename"). Applied by `setup_roles()`.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.CISO: [
+        "inventory.add_aisystem", "inventory.change_any_system", "inventory.change_ownership",
+        "inventory.archive_any_system", "rmf.assess_any_system", "risks.decide_any",
+        "audit.view_auditevent", "findings.triage_findings", "risks.manage_risks",
+        "tabletop.run_exercises",
+    ],
+    Role.PRODUCT_OWNER: [
+        "inventory.add_aisystem", "inventory.change_own_system", "inventory.archive_own_system",
+        "rmf.assess_own_system", "risks.decide_own", "risks.manage_risks",
+    ],
+    Role.ENGINEER: [
+        "inventory.change_technical_fields", "rmf.assess_any_system", "findings.triage_findings",
+        "risks.manage_risks",
+    ],
+    Role.FACILITATOR: ["tabletop.run_exercises"],
+    Role.ADMIN: [
+        "inventory.add_aisystem", "inventory.change_any_system", "inventory.change_ownership",
+        "inventory.archive_any_system", "rmf.assess_any_system", "audit.view_auditevent",
+        "findings.triage_findings", "risks.manage_risks", "tabletop.run_exercises",
+        "accounts.manage_users",
+    ],
+}
+
+
+def _owns(user, system) -> bool:
+    return system is not None and system.business_owner_id == user.id
+
+
+def can_create_system(user) -> bool:
+    return user.has_perm("inventory.add_aisystem")
+
+
+def can_edit_system(user, system) -> bool:
+    """May change the descriptive and technical fields of this system."""
+    if system.is_archived:
+        return False
+    return (
+        user.has_perm("inventory.change_any_system")
+        or user.has_perm("inventory.change_technical_fields")
+        or (user.has_perm("inventory.change_own_system") and _owns(user, system))
+    )
+
+
+def can_edit_ownership(user, system=None) -> bool:
+    """Ownership (business and technical owner) is for CISOs and admins only."""
+    return user.has_perm("inventory.change_ownership")
+
+
+def can_archive_system(user, system) -> bool:
+    return user.has_perm("inventory.archive_any_system") or (
+        user.has_perm("inventory.archive_own_system") and _owns(user, system)
+    )
+
+
+def can_assess(user, system) -> bool:
+    """May edit the NIST AI RMF profile of this system."""
+    if system.is_archived:
+        return False
+    return user.has_perm("rmf.assess_any_system") or (
+        user.has_perm("rmf.assess_own_system") and _owns(user, system)
+    )
+
+
+def can_decide(user, system) -> bool:
+    """A product owner decides only for the systems they own; a CISO for any."""
+    return user.has_perm("risks.decide_any") or (user.has_perm("risks.decide_own") and _owns(user, system))
+
+
+def can_view_audit(user) -> bool:
+    return user.has_perm("audit.view_auditevent")
+
+
+def can_manage_users(user) -> bool:
+    return user.has_perm("accounts.manage_users")

@@ -1,0 +1,9 @@
+"""Every /api/v1/ route. Each app keeps its API views in its own api.py."""
+from django.urls import path
+
+from governance.inventory import api as inventory_api
+
+urlpatterns = [
+    path("systems/", inventory_api.system_list, name="api-system-list"),
+    path("systems/<slug:slug>/", inventory_api.system_detail, name="api-system-detail"),
+]

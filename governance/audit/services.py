@@ -1,0 +1,65 @@
+"""Append to the audit chain. Call inside the transaction of the write being audited."""
+from __future__ import annotations
+
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from governance.audit.models import AuditEvent, AuditHead
+
+
+def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict:
+    """A JSON-ready dict of an instance's concrete fields (foreign keys as ids)."""
+    data = {}
+    for f in instance._meta.concrete_fields:
+        if fields is not None and f.name not in fields:
+            continue
+        data[f.attname if f.is_relation else f.name] = f.value_from_object(instance)
+    return _jsonable(data)
+
+
+def _jsonable(value):
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def changed(before: dict | None, after: dict | None) -> bool:
+    return before != after
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model,
+    system=None,
+    before: dict | None = None,
+    after: dict | None = None,
+    object_repr: str | None = None,
+) -> AuditEvent:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record() must run inside the write's transaction")
+    head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
+    event = AuditEvent(
+        seq=head.seq + 1,
+        at=timezone.now(),
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_label=getattr(actor, "email", None) or "system",
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        object_repr=(object_repr or str(obj))[:200],
+        system=system,
+        system_key=str(system.pk) if system is not None else "",
+        before=_jsonable(before),
+        after=_jsonable(after),
+        prev_hash=head.last_hash,
+    )
+    event.hash = event.compute_hash()
+    event.save(force_insert=True)
+    head.seq, head.last_hash = event.seq, event.hash
+    head.save(update_fields=["seq", "last_hash"])
+    return event

@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+
+from governance.dashboard.demo import DEMO_PASSWORD, seed_demo
+
+
+class Command(BaseCommand):
+    help = "Create demo users (one per role) and a small demo portfolio (idempotent)."
+
+    def handle(self, *args, **options):
+        logins = seed_demo()
+        self.stdout.write("Demo logins (password: %s):" % DEMO_PASSWORD)
+        for email, role in logins:
+            self.stdout.write(f"  {role:<14} {email}")

@@ -1,0 +1,29 @@
+from django import template
+
+register = template.Library()
+
+
+@register.simple_tag
+def querystring_with(querydict, **changes):
+    """The current query string with some keys replaced; an empty value removes the key."""
+    q = querydict.copy()
+    for key, value in changes.items():
+        if value in ("", None):
+            q.pop(key, None)
+        else:
+            q[key] = value
+    return q.urlencode()
+
+
+@register.filter
+def query_page(querydict, number):
+    q = querydict.copy()
+    q["page"] = number
+    return q.urlencode()
+
+
+@register.filter
+def safe_url(value: str) -> str:
+    """Return the value only if it is an http(s) URL, so hostile text never becomes a live link."""
+    text = (value or "").strip()
+    return text if text.lower().startswith(("http://", "https://")) else ""

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from governance.dashboard import selectors
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/home.html", selectors.posture())
+
+
+def _database_ok() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True, connection.vendor
+    except Exception as exc:  # report any failure as the health state, do not raise
+        return False, f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _broker_ok() -> tuple[bool, str]:
+    from worker.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            return True, conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {exc}"[:200]
+
+
+@never_cache
+def healthz(request: HttpRequest) -> HttpResponse:
+    db_ok, db_detail = _database_ok()
+    broker_ok, broker_detail = _broker_ok()
+    healthy = db_ok and broker_ok
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "database": {"ok": db_ok, "detail": db_detail},
+        "broker": {"ok": broker_ok, "detail": broker_detail},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -1,0 +1,51 @@
+"""Plotly figures for RMF coverage, built on the server and sent as JSON."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from governance.rmf.models import AssessmentStatus as S
+
+STATUS_COLOURS = {
+    S.IMPLEMENTED: "#1f9d55",
+    S.PARTIAL: "#f2b134",
+    S.GAP: "#d64545",
+    S.NOT_ASSESSED: "#c5cbd3",
+    S.NOT_APPLICABLE: "#8e99a8",
+}
+LAYOUT = dict(
+    margin=dict(l=80, r=20, t=10, b=30), height=240, barmode="stack",
+    paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+    font=dict(family="Inter, system-ui, sans-serif", size=12, color="#243042"),
+    legend=dict(orientation="h", y=-0.15), xaxis=dict(gridcolor="#e6e9ee"),
+)
+
+
+def coverage_figure_json(coverage) -> str:
+    functions = [c.function for c in coverage]
+    fig = go.Figure()
+    for status, label in S.choices:
+        fig.add_bar(
+            y=functions, x=[c.counts.get(status, 0) for c in coverage], name=label, orientation="h",
+            marker_color=STATUS_COLOURS[status],
+            hovertemplate="%{y}: %{x} " + label.lower() + "<extra></extra>",
+        )
+    fig.update_layout(**LAYOUT)
+    fig.update_yaxes(autorange="reversed", ticksuffix="  ",
+                     ticktext=[f"{c.function} · {c.percent}%" for c in coverage], tickvals=functions)
+    return fig.to_json()
+
+
+def portfolio_heatmap_json(systems, coverage_map, functions) -> str:
+    z = [[coverage_map.get(s.pk, {}).get(f).percent if coverage_map.get(s.pk, {}).get(f) else 0 for f in functions]
+         for s in systems]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=functions, y=[s.name for s in systems], zmin=0, zmax=100,
+        colorscale=[[0, "#d64545"], [0.5, "#f2b134"], [1, "#1f9d55"]],
+        text=[[f"{v}%" for v in row] for row in z], texttemplate="%{text}",
+        hovertemplate="%{y} · %{x}: %{z}% covered<extra></extra>", colorbar=dict(title="%"),
+    ))
+    fig.update_layout(**{**LAYOUT, "height": max(220, 36 * len(systems) + 80), "barmode": None,
+                         "margin": dict(l=200, r=20, t=10, b=30)})
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title=None, side="top")
+    return fig.to_json()

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TabletopConfig(AppConfig):
+    name = "governance.tabletop"
+    label = "tabletop"

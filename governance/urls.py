@@ -1,0 +1,16 @@
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from governance.dashboard import views as dashboard_views
+
+urlpatterns = [
+    path("", include("governance.dashboard.urls")),
+    path("accounts/", include("governance.accounts.urls")),
+    path("systems/", include("governance.inventory.urls")),
+    path("rmf/", include("governance.rmf.urls")),
+    path("audit/", include("governance.audit.urls")),
+    path("api/v1/", include("governance.api_urls")),
+    path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
+    path("healthz", login_not_required(dashboard_views.healthz), name="healthz"),
+]

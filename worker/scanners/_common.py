@@ -1,0 +1,268 @@
+"""Helpers shared by the report parsers: reading, JSON errors, severity,
+fingerprints, raw-entry capping and secret redaction. No Django here."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+from typing import BinaryIO, Iterator
+
+import ijson
+
+from .base import SEVERITIES, ParseError
+
+HEAD_SIZE = 64 * 1024
+MAX_DEPTH = 64
+RAW_LIMIT = 8 * 1024
+REDACTED = "(redacted)"
+UTF8_BOM = b"\xef\xbb\xbf"
+_OTHER_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+# Keys whose values may hold a secret or its surrounding text; removed from raw.
+SECRET_KEYS = frozenset(
+    k.lower() for k in ("Match", "Secret", "Raw", "RawV2", "Redacted", "Line", "line_content", "StructuredData")
+)
+
+_SEVERITY_WORDS = {
+    "critical": "critical", "blocker": "critical", "fatal": "critical",
+    "high": "high", "error": "high", "severe": "high", "dangerous": "high",
+    "medium": "medium", "moderate": "medium", "warning": "medium", "warn": "medium",
+    "low": "low", "minor": "low", "note": "low", "suspicious": "low",
+    "info": "info", "informational": "info", "none": "info", "unknown": "info", "negligible": "info",
+}
+
+
+# ---------------------------------------------------------------- reading
+class HeadReader(io.RawIOBase):
+    """Reads the first HEAD_SIZE bytes up front (for sniffing) and then replays
+    them, so a non-seekable stream can be peeked without losing data."""
+
+    def __init__(self, stream: BinaryIO, size: int = HEAD_SIZE):
+        self._stream = stream
+        self.head = read_up_to(stream, size)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buf) -> int:
+        if self._pos < len(self.head):
+            n = min(len(buf), len(self.head) - self._pos)
+            buf[:n] = self.head[self._pos:self._pos + n]
+        else:
+            data = self._stream.read(len(buf))
+            n = len(data)
+            buf[:n] = data
+        self._pos += n
+        return n
+
+
+def read_up_to(stream: BinaryIO, size: int) -> bytes:
+    parts, left = [], size
+    while left > 0:
+        chunk = stream.read(left)
+        if not chunk:
+            break
+        if isinstance(chunk, str):
+            raise ParseError("report must be opened in binary mode")
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def open_report(stream: BinaryIO, sniff, expected: str) -> tuple[BinaryIO, bytes]:
+    """Peek the head, check it is non-empty UTF-8 text of the wanted format.
+    Returns (reader positioned after any UTF-8 BOM, head without BOM)."""
+    if getattr(stream, "seekable", lambda: False)():
+        start = stream.tell()
+        head = read_up_to(stream, HEAD_SIZE)
+        stream.seek(start)
+        reader = stream
+    else:
+        reader = HeadReader(stream)
+        head = reader.head
+    check_text(head)
+    if head.startswith(UTF8_BOM):
+        reader.read(len(UTF8_BOM))
+        head = head[len(UTF8_BOM):]
+    if not sniff(head):
+        raise ParseError(f"not a {expected}")
+    return reader, head
+
+
+def check_text(head: bytes) -> None:
+    if not head.strip():
+        raise ParseError("empty report")
+    if head.startswith(_OTHER_BOMS) or b"\x00" in head:
+        raise ParseError("report is not UTF-8 text (it looks like UTF-16/32 or binary data)")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # a character cut by the head limit is fine
+            raise ParseError(f"report is not UTF-8 text (invalid byte at offset {exc.start})") from None
+
+
+def spooled_copy(reader: BinaryIO) -> BinaryIO:
+    """A seekable copy of a non-seekable stream (in memory up to 8 MiB, then on disk)."""
+    tmp = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    shutil.copyfileobj(reader, tmp, 1024 * 1024)
+    tmp.seek(0)
+    return tmp
+
+
+# ---------------------------------------------------------------- JSON
+def json_items(reader: BinaryIO, prefix: str) -> Iterator:
+    """Stream the objects under `prefix`, turning parser errors into ParseError."""
+    try:
+        # depth is checked when the entry is copied into raw (see cap_raw)
+        yield from ijson.items(reader, prefix, use_float=True)
+    except ijson.JSONError as exc:
+        raise json_error(exc, reader) from None
+
+
+def json_error(exc: Exception, reader: BinaryIO) -> ParseError:
+    text = str(exc)
+    pos = _safe_tell(reader)
+    if "invalid bytes in UTF8" in text:
+        return ParseError(f"report is not UTF-8 text (invalid bytes at or before byte {pos})")
+    reason = text.strip().strip("b'\"").splitlines()[0] if text.strip() else "invalid JSON"
+    if "premature EOF" in reason:
+        return ParseError(f"report is truncated: JSON ends early at byte {pos}")
+    return ParseError(f"malformed JSON at or before byte {pos}: {reason}")
+
+
+def _safe_tell(reader) -> int:
+    try:
+        return reader.tell()
+    except (OSError, ValueError):
+        return -1
+
+
+def load_json_text(data: bytes, where: str = "") -> object:
+    """json.loads for one small document or one JSON line, with exact positions."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"report is not UTF-8 text (invalid byte at offset {exc.start}{where})") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"malformed JSON{where} at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise ParseError(f"JSON nesting deeper than {MAX_DEPTH} levels{where}") from None
+    check_depth(value, where=where)
+    return value
+
+
+def check_depth(value, limit: int = MAX_DEPTH, where: str = "") -> None:
+    if _too_deep(value, limit):
+        raise ParseError(f"JSON nesting deeper than {limit} levels{where}")
+
+
+def _too_deep(value, left: int) -> bool:
+    if left <= 0:
+        return True
+    if type(value) is dict:
+        values = value.values()
+    elif type(value) is list:
+        values = value
+    else:
+        return False
+    for v in values:
+        if (type(v) is dict or type(v) is list) and _too_deep(v, left - 1):
+            return True
+    return False
+
+
+def expect(cond: bool, message: str) -> None:
+    if not cond:
+        raise ParseError(message)
+
+
+# ---------------------------------------------------------------- severity
+def severity(word, default: str = "medium") -> str:
+    """Map a tool's severity word to one of SEVERITIES."""
+    if word is None:
+        return default
+    key = str(word).strip().lower()
+    if key in SEVERITIES:
+        return key
+    return _SEVERITY_WORDS.get(key, default)
+
+
+def cvss_severity(score) -> str | None:
+    """CVSS-style 0–10 score to a severity (GitHub's security-severity bands)."""
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        return None
+    if value >= 9.0:
+        return "critical"
+    if value >= 7.0:
+        return "high"
+    if value >= 4.0:
+        return "medium"
+    if value > 0.0:
+        return "low"
+    return "info"
+
+
+# ---------------------------------------------------------------- fingerprints and raw
+def fingerprint(fmt: str, version: int, *parts) -> str:
+    """sha256 over format, version and the identifying parts, separated by NUL."""
+    material = "\0".join([fmt, str(version), *[("" if p is None else str(p)) for p in parts]])
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def cap_raw(entry: dict, limit: int = RAW_LIMIT) -> dict:
+    """A JSON-safe copy of entry no larger than ~limit bytes; marked when cut.
+    Also enforces MAX_DEPTH on the entry (cheap pre-check: nesting needs brackets)."""
+    try:
+        text = json.dumps(entry, default=str, check_circular=False)
+    except RecursionError:
+        raise ParseError(f"JSON nesting deeper than {MAX_DEPTH} levels") from None
+    if text.count("{") + text.count("[") > MAX_DEPTH:
+        check_depth(entry)
+    if len(text) <= limit:
+        return entry
+    return {"_truncated": True, "_original_size": len(text), "_json_prefix": text[:limit] + "…(truncated)"}
+
+
+def clip(text, limit: int = 2000) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= limit else text[:limit] + "…(truncated)"
+
+
+# ---------------------------------------------------------------- secrets
+def redact_secret(secret: str) -> str:
+    """`AKIA…(redacted, 20 chars)`: a 4-character prefix only for long secrets."""
+    secret = secret or ""
+    prefix = secret[:4] if len(secret) >= 16 else ""
+    return f"{prefix}…(redacted, {len(secret)} chars)"
+
+
+def scrub(value, secrets: tuple[str, ...] = ()):
+    """Drop secret-bearing keys and replace any occurrence of the given secrets."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if str(k).lower() in SECRET_KEYS else scrub(v, secrets)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, secrets) for v in value]
+    if isinstance(value, str):
+        return scrub_text(value, secrets)
+    return value
+
+
+def scrub_text(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text

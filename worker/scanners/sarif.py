@@ -1,0 +1,174 @@
+"""SARIF 2.1.0 reports from any tool (bandit, semgrep, CodeQL, osv-scanner ...).
+
+Streaming: the file is read twice with ijson (C backend) and never held whole:
+pass 1 collects each run's `tool.driver` (name and rules), pass 2 streams
+`runs[].results[]`. For files with several runs a cheap extra pass counts the
+results of each run so every result gets its own run's tool. A non-seekable
+stream is first spooled to a temporary file.
+
+Severity: the rule's `properties.security-severity` (CVSS-like number, as
+CodeQL and semgrep write it) wins; else bandit's `properties.issue_severity`;
+else `result.level`, else the rule's `defaultConfiguration.level`, else
+"warning" (SARIF's default). tool_severity keeps the word that was used.
+
+Fingerprint (v1): tool name, ruleId, artifact URI and, in that order of
+preference, the result's `partialFingerprints`/`fingerprints` (tools compute
+them to survive line moves), else the region's snippet text, else the message
+text. The line number is only used when none of those exist.
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import BinaryIO, Iterator
+
+import ijson
+
+from . import _common as c
+from .base import ParseError, Record
+
+FORMAT = "sarif"
+FINGERPRINT_VERSION = 1
+EXPECTED = 'SARIF report: expected a JSON object with "version": "2.1.0" and "runs"'
+
+
+def sniff(head: bytes) -> bool:
+    # bandit writes "version"/"$schema" last, so look for the run structure instead
+    if not head.lstrip().startswith(b"{") or b'"runs"' not in head:
+        return False
+    return b'"driver"' in head or b"sarif" in head.lower()
+
+
+def parse(stream: BinaryIO) -> Iterator[Record]:
+    reader, _ = c.open_report(stream, sniff, EXPECTED)
+    if not reader.seekable():
+        reader = c.spooled_copy(reader)
+    start = reader.tell()
+    runs = [_run_info(d) for d in c.json_items(reader, "runs.item.tool.driver")]
+    counts = None
+    if len(runs) > 1:
+        reader.seek(start)
+        counts = _results_per_run(reader)
+    reader.seek(start)
+    return _records(reader, runs, counts)
+
+
+def _records(reader, runs, counts) -> Iterator[Record]:
+    run_index, left = 0, (counts[0] if counts else None)
+    for result in c.json_items(reader, "runs.item.results.item"):
+        if counts is not None:
+            while left == 0 and run_index + 1 < len(counts):
+                run_index += 1
+                left = counts[run_index]
+            left -= 1
+        run = runs[run_index] if run_index < len(runs) else _run_info({})
+        c.expect(isinstance(result, dict), "SARIF result is not a JSON object")
+        yield _record(result, run)
+
+
+def _results_per_run(reader) -> list[int]:
+    """Count results per run without building them (the filtering runs in C)."""
+    wanted = {("runs.item", "start_map"), ("runs.item.results.item", "start_map")}
+    counts: list[int] = []
+    try:
+        for prefix, _ in filter(wanted.__contains__, map(itemgetter(0, 1), ijson.parse(reader))):
+            if prefix == "runs.item":
+                counts.append(0)
+            else:
+                counts[-1] += 1
+    except ijson.JSONError as exc:
+        raise c.json_error(exc, reader) from None
+    return counts
+
+
+def _run_info(driver) -> dict:
+    if not isinstance(driver, dict):
+        raise ParseError("SARIF runs[].tool.driver is not a JSON object")
+    rules, by_index = {}, []
+    for rule in driver.get("rules") or []:
+        if isinstance(rule, dict):
+            info = _rule_info(rule)
+            rules[info["id"]] = info
+            by_index.append(info)
+    name = str(driver.get("name") or "sarif")
+    return {"tool": name, "rules": rules, "by_index": by_index}
+
+
+def _rule_info(rule: dict) -> dict:
+    props = rule.get("properties") or {}
+    text = lambda key: ((rule.get(key) or {}).get("text") or "") if isinstance(rule.get(key), dict) else ""
+    return {
+        "id": str(rule.get("id") or ""),
+        "name": str(rule.get("name") or ""),
+        "short": text("shortDescription"),
+        "full": text("fullDescription"),
+        "help": text("help") or str(rule.get("helpUri") or ""),
+        "security_severity": props.get("security-severity") if isinstance(props, dict) else None,
+        "level": ((rule.get("defaultConfiguration") or {}).get("level") or ""),
+    }
+
+
+def _rule_for(result: dict, run: dict) -> dict:
+    rule_id = str(result.get("ruleId") or (result.get("rule") or {}).get("id") or "")
+    rule = run["rules"].get(rule_id)
+    index = result.get("ruleIndex")
+    if rule is None and isinstance(index, int) and 0 <= index < len(run["by_index"]):
+        rule = run["by_index"][index]
+    return rule or {"id": rule_id, "name": "", "short": "", "full": "", "help": "",
+                    "security_severity": None, "level": ""}
+
+
+def _severity(result: dict, rule: dict) -> tuple[str, str]:
+    props = result.get("properties") if isinstance(result.get("properties"), dict) else {}
+    score = props.get("security-severity", rule["security_severity"])
+    mapped = c.cvss_severity(score)
+    if mapped:
+        return mapped, f"security-severity {score}"
+    if props.get("issue_severity"):
+        return c.severity(props["issue_severity"]), str(props["issue_severity"])
+    level = result.get("level") or rule["level"] or "warning"
+    return c.severity(level), str(level)
+
+
+def _location(result: dict) -> tuple[str, int | None, str]:
+    locations = result.get("locations") or []
+    loc = locations[0] if locations and isinstance(locations[0], dict) else {}
+    physical = loc.get("physicalLocation") or {}
+    uri = str((physical.get("artifactLocation") or {}).get("uri") or "")
+    region = physical.get("region") or {}
+    line = region.get("startLine")
+    line = line if isinstance(line, int) else None
+    snippet = str((region.get("snippet") or {}).get("text") or "")
+    return uri, line, snippet
+
+
+def _stable_key(result: dict, snippet: str, message: str, line) -> str:
+    for key in ("partialFingerprints", "fingerprints"):
+        prints = result.get(key)
+        if isinstance(prints, dict) and prints:
+            return "fp:" + "|".join(f"{k}={prints[k]}" for k in sorted(prints))
+    if snippet.strip():
+        return "snippet:" + snippet.strip()
+    return f"message:{message}|line:{line}"
+
+
+def _record(result: dict, run: dict) -> Record:
+    rule = _rule_for(result, run)
+    message = str((result.get("message") or {}).get("text") or "")
+    uri, line, snippet = _location(result)
+    severity, tool_severity = _severity(result, rule)
+    key = _stable_key(result, snippet, message, line)
+    title = rule["short"] or message.split("\n")[0] or rule["name"] or rule["id"]
+    return Record(
+        tool=run["tool"],
+        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, run["tool"], rule["id"], uri, key),
+        title=c.clip(title, 300),
+        severity=severity,
+        tool_severity=tool_severity,
+        rule_id=rule["id"],
+        location=f"{uri}:{line}" if uri and line else uri,
+        description=c.clip(message or rule["full"]),
+        remediation=c.clip(rule["help"]),
+        artifact=uri,
+        line=line,
+        raw=c.cap_raw(result),
+    )
