@@ -1,0 +1,48 @@
+# Rampart: `make run` serves the demo on the embedded default; `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test pytest setup-run setup-test migrate clean
+
+$(VENV)/.run-installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/.run-installed
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+setup-run: $(VENV)/.run-installed
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py load_catalogues >/dev/null
+	$(PY) manage.py seed_demo
+	$(PY) manage.py collectstatic --noinput -v0
+
+run: setup-run
+	@echo ""
+	@echo "  Rampart is starting at http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
+	@echo "  Embedded default: SQLite in var/, a file-system broker, one Celery worker with beat beside the web."
+	@echo ""
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(VENV)/bin/celery -A worker worker -B --concurrency 1 --loglevel WARNING & \
+	  $(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+setup-test: $(VENV)/.dev-installed
+	@DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) scripts/check_services.py
+	@./scripts/ensure_chromium.sh
+
+test: setup-test
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest -q $(ARGS)
+
+# Run part of the suite without the set-up steps: make pytest ARGS="tests/inventory -x"
+pytest:
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest -q $(ARGS)
+
+clean:
+	rm -rf var/ .pytest_cache

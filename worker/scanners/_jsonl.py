@@ -1,0 +1,32 @@
+"""Line-by-line reading of JSON lines reports (trufflehog, garak). Strict: a
+bad line raises ParseError naming its line number."""
+from __future__ import annotations
+
+import io
+from typing import BinaryIO, Iterator
+
+from . import _common as c
+
+
+def first_object(head: bytes) -> dict | None:
+    """The first line of the head as a JSON object, or None."""
+    line = head.lstrip().split(b"\n", 1)[0]
+    if not line.startswith(b"{"):
+        return None
+    try:
+        value = c.load_json_text(line)
+    except c.ParseError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def objects(reader: BinaryIO) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line."""
+    if not hasattr(reader, "readline") or isinstance(reader, c.HeadReader):
+        reader = io.BufferedReader(reader, 1024 * 1024)
+    for number, line in enumerate(reader, 1):
+        if not line.strip():
+            continue
+        value = c.load_json_text(line, where=f" on line {number}")
+        c.expect(isinstance(value, dict), f"line {number} is not a JSON object")
+        yield number, value

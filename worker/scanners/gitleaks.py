@@ -1,0 +1,67 @@
+"""gitleaks JSON report (`gitleaks detect -f json`): a JSON array of findings
+with RuleID, File, StartLine, Commit, Secret, Match ... Streamed item by item.
+
+The secret never leaves this module: title/description/location/raw hold the
+rule, file, line and commit only; raw gets `secret_sha256` and a redacted form,
+and `Secret`, `Match` and `Line` are scrubbed (any other occurrence of the
+secret text, e.g. in a commit message, is replaced too).
+
+Fingerprint (v1): RuleID, File, Commit and sha256 of the secret. The line is
+left out so a finding keeps its identity when lines above it move; the same
+secret in the same file and commit is one finding. Without a commit (--no-git
+scans) the commit part is empty.
+"""
+from __future__ import annotations
+
+from typing import BinaryIO, Iterator
+
+from . import _common as c
+from .base import Record
+
+FORMAT = "gitleaks"
+FINGERPRINT_VERSION = 1
+EXPECTED = "gitleaks report: expected a JSON array of findings with RuleID, File and Secret"
+SEVERITY = "high"  # gitleaks has no severity; a committed credential is treated as high
+
+
+def sniff(head: bytes) -> bool:
+    text = head.lstrip()
+    return text.startswith(b"[") and (text[1:].lstrip().startswith(b"]") or (b'"RuleID"' in head and b'"Secret"' in head))
+
+
+def parse(stream: BinaryIO) -> Iterator[Record]:
+    reader, _ = c.open_report(stream, sniff, EXPECTED)
+    for number, item in enumerate(c.json_items(reader, "item"), 1):
+        c.expect(isinstance(item, dict) and "RuleID" in item, f"finding #{number} is not a gitleaks finding (no RuleID)")
+        yield _record(item)
+
+
+def _record(item: dict) -> Record:
+    secret = str(item.get("Secret") or "")
+    secrets = tuple(s for s in {secret, str(item.get("Match") or "")} if s)
+    rule = c.scrub_text(str(item.get("RuleID") or ""), secrets)
+    path = c.scrub_text(str(item.get("File") or ""), secrets)
+    line = item.get("StartLine") if isinstance(item.get("StartLine"), int) else None
+    commit = str(item.get("Commit") or "")
+    secret_hash = c.sha256_text(secret)
+    raw = c.scrub(item, secrets)
+    raw["secret_sha256"] = secret_hash
+    raw["secret_redacted"] = c.redact_secret(secret)
+    where = f"{path}:{line}" if line else path
+    description = f"{c.scrub_text(str(item.get('Description') or rule), secrets)} in {where}"
+    if commit:
+        description += f" (commit {commit[:12]})"
+    return Record(
+        tool="gitleaks",
+        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, rule, path, commit, secret_hash),
+        title=f"Secret detected: {rule}",
+        severity=SEVERITY,
+        tool_severity="",
+        rule_id=rule,
+        location=where,
+        description=description + f"; secret {c.redact_secret(secret)}",
+        remediation="Revoke and rotate the credential, then remove it from the repository history.",
+        artifact=path,
+        line=line,
+        raw=c.cap_raw(raw),
+    )
