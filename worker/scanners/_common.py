@@ -253,12 +253,17 @@ def redact_secret(secret: str) -> str:
 def scrub(value, secrets: tuple[str, ...] = ()):
     """Drop secret-bearing keys and replace any occurrence of the given secrets."""
     if isinstance(value, dict):
-        return {k: (REDACTED if str(k).lower() in SECRET_KEYS else scrub(v, secrets)) for k, v in value.items()}
+        return {k: (REDACTED if _secret_field(k, v) else scrub(v, secrets)) for k, v in value.items()}
     if isinstance(value, list):
         return [scrub(v, secrets) for v in value]
     if isinstance(value, str):
         return scrub_text(value, secrets)
     return value
+
+
+def _secret_field(key, value) -> bool:
+    # numbers stay: trufflehog's "line" is a line number, gitleaks' "Line" is text
+    return str(key).lower() in SECRET_KEYS and isinstance(value, (str, dict, list))
 
 
 def scrub_text(text: str, secrets: tuple[str, ...]) -> str:

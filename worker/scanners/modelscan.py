@@ -15,6 +15,7 @@ source and error category (or the message for the old string layout).
 """
 from __future__ import annotations
 
+import re
 from typing import BinaryIO, Iterator
 
 from . import _common as c
@@ -24,6 +25,15 @@ FORMAT = "modelscan"
 FINGERPRINT_VERSION = 1
 EXPECTED = 'ModelScan report: expected a JSON object with "summary" and "issues" or "issues_by_severity"'
 REMEDIATION = "Do not load this model; use a safe format such as safetensors or rebuild it from a trusted source."
+
+
+_IN_ARCHIVE = re.compile(r"^(.+?\.(?:pt|pth|bin|ckpt|zip|npz|npy|keras|h5|tar|7z|mar|joblib|pkl)):(.+)$")
+
+
+def artifact_path(source: str) -> str:
+    """`models/m.pt:archive/data.pkl` (a pickle inside an archive) -> `models/m.pt`."""
+    match = _IN_ARCHIVE.match(source)
+    return match.group(1) if match else source
 
 
 def sniff(head: bytes) -> bool:
@@ -65,7 +75,7 @@ def _issue(issue, level) -> Record:
         location=source,
         description=c.clip(f"{issue.get('description') or ''} (scanner {issue.get('scanner') or '?'})"),
         remediation=REMEDIATION,
-        artifact=source.split(":", 1)[0] if ".zip:" not in source else source,
+        artifact=artifact_path(source),
         raw=c.cap_raw(issue),
     )
 
@@ -87,6 +97,6 @@ def _error(error) -> Record:
         rule_id=f"scan-error:{category}",
         location=source,
         description=c.clip(message),
-        artifact=source,
+        artifact=artifact_path(source),
         raw=c.cap_raw(raw),
     )
