@@ -77,3 +77,15 @@ def embedded_secret_key(var_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def parse_sla(raw: str) -> dict[str, int]:
+    """'critical=7,high=30' -> {'critical': 7, 'high': 30}; unknown severities fail loudly."""
+    allowed = {"critical", "high", "medium", "low", "info"}
+    result = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        name, _, days = part.partition("=")
+        if name.strip() not in allowed or not days.strip().isdigit():
+            raise ImproperlyConfigured(f"RAMPART_SLA_DAYS: {part!r} should look like 'high=30'.")
+        result[name.strip()] = int(days)
+    return result

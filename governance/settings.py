@@ -1,7 +1,7 @@
 """Rampart settings. Every deployment knob comes from the environment (see README)."""
 from pathlib import Path
 
-from governance.envconfig import database_from_url, embedded_secret_key, env
+from governance.envconfig import database_from_url, embedded_secret_key, env, parse_sla
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env("RAMPART_VAR_DIR", str(BASE_DIR / "var")))
@@ -103,6 +103,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 RAMPART_MAX_REPORT_BYTES = env("RAMPART_MAX_REPORT_BYTES", 100 * 1024 * 1024, cast=int)
 
+RAMPART_SLA_DAYS = parse_sla(env("RAMPART_SLA_DAYS", "critical=7,high=30,medium=90,low=180"))
+RAMPART_IMPORT_BATCH = env("RAMPART_IMPORT_BATCH", 2000, cast=int)
+RAMPART_OUTBOUND_ALLOWED_HOSTS = env("RAMPART_OUTBOUND_ALLOWED_HOSTS", [], cast=list)
+RAMPART_IMPORT_LEASE_SECONDS = env("RAMPART_IMPORT_LEASE_SECONDS", 300, cast=int)
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env("SECURE_COOKIES", BASE_URL.startswith("https://"), cast=bool)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -130,8 +135,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# A web request never waits long on a dead broker: the run stays queued and beat resends it.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "imports-resume-stale": {"task": "worker.tasks.imports_resume_stale", "schedule": 60.0},
+    "pull-sources": {"task": "worker.tasks.pull_sources_due", "schedule": 60.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,10 +1,205 @@
+"""Scanner findings, the import runs that bring them, and the rules that route them to systems."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from django.conf import settings
 from django.db import models
+from django.urls import reverse
+from django.utils import timezone
 
 
-class FindingPermissions(models.Model):
-    """Holds the findings permissions until the pipeline lands (no table)."""
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+    INFO = "info", "Info"
+
+
+SEVERITY_RANK = {"critical": 5, "high": 4, "medium": 3, "low": 2, "info": 1}
+
+
+class FindingState(models.TextChoices):
+    NEW = "new", "New"
+    CONFIRMED = "confirmed", "Confirmed"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    RISK_ACCEPTED = "risk_accepted", "Risk accepted"
+    FIXED = "fixed", "Fixed"
+    CLOSED = "closed", "Closed"
+
+
+OPEN_STATES = (FindingState.NEW, FindingState.CONFIRMED)
+HUMAN_DECISIONS = (FindingState.FALSE_POSITIVE, FindingState.RISK_ACCEPTED)
+
+
+def report_path(instance, filename: str) -> str:
+    return f"imports/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
+
+
+class ImportRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Via(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        API = "api", "API"
+        CLI = "cli", "Command line"
+        PULL = "pull", "Scheduled pull"
+        LINEAGE = "lineage", "Lineage rules"
+
+    system = models.ForeignKey("inventory.AISystem", null=True, blank=True, on_delete=models.SET_NULL, related_name="import_runs")
+    source = models.CharField(max_length=100, help_text="Names the scope with the system: reimports of a source replace it.")
+    format = models.CharField(max_length=20)
+    detected_format = models.CharField(max_length=20, blank=True)
+    repository = models.CharField(max_length=300, blank=True)
+    via = models.CharField(max_length=10, choices=Via.choices, default=Via.UPLOAD)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    report = models.FileField(upload_to=report_path, blank=True, max_length=300)
+    filename = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pull_source = models.ForeignKey("findings.PullSource", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
 
     class Meta:
-        managed = False
-        default_permissions = ()
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["system", "-created_at"]), models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} {self.source} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("findings:import-detail", args=[self.pk])
+
+    @property
+    def scope_label(self) -> str:
+        return f"{self.system.name if self.system else 'routed by rules'} · {self.source}"
+
+
+class Finding(models.Model):
+    scope_key = models.CharField(max_length=140, help_text="'<system id or unassigned>:<source>'")
+    system = models.ForeignKey("inventory.AISystem", null=True, blank=True, on_delete=models.CASCADE, related_name="findings")
+    source = models.CharField(max_length=100)
+    tool = models.CharField(max_length=60)
+    fingerprint = models.CharField(max_length=64)
+    fingerprint_version = models.CharField(max_length=30)
+    content_hash = models.CharField(max_length=32)
+    title = models.CharField(max_length=500)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    severity_rank = models.PositiveSmallIntegerField()
+    tool_severity = models.CharField(max_length=60, blank=True)
+    rule_id = models.CharField(max_length=300, blank=True)
+    location = models.CharField(max_length=1000, blank=True)
+    artifact = models.CharField(max_length=1000, blank=True)
+    package = models.CharField(max_length=300, blank=True)
+    line = models.IntegerField(null=True, blank=True)
+    description = models.TextField(blank=True)
+    remediation = models.TextField(blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=20, choices=FindingState.choices, default=FindingState.NEW)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    state_changed_at = models.DateTimeField()
+    sla_due = models.DateField(null=True, blank=True)
+    last_import = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_findings")
+
+    class Meta:
+        ordering = ["-severity_rank", "-id"]
         permissions = [("triage_findings", "Triage scanner findings")]
+        constraints = [models.UniqueConstraint(fields=["scope_key", "fingerprint"], name="finding_unique_in_scope")]
+        indexes = [
+            models.Index(fields=["-severity_rank", "-id"], name="finding_sev_idx"),
+            models.Index(fields=["state", "-severity_rank", "-id"], name="finding_state_sev_idx"),
+            models.Index(fields=["system", "state", "-severity_rank", "-id"], name="finding_sys_state_idx"),
+            models.Index(fields=["sla_due", "id"], name="finding_sla_idx"),
+            models.Index(fields=["-last_seen", "-id"], name="finding_seen_idx"),
+            models.Index(fields=["tool", "-severity_rank", "-id"], name="finding_tool_idx"),
+            models.Index(fields=["source", "system"], name="finding_source_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title[:80]
+
+    def get_absolute_url(self) -> str:
+        return reverse("findings:detail", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def is_past_sla(self, today: date | None = None) -> bool:
+        return self.is_open and self.sla_due is not None and self.sla_due < (today or timezone.localdate())
+
+
+class FindingTransition(models.Model):
+    """One change of a finding's state: who, when, why."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=20, choices=FindingState.choices, blank=True)
+    to_state = models.CharField(max_length=20, choices=FindingState.choices)
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True, max_length=2000)
+    import_run = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class MappingRule(models.Model):
+    """Routes findings imported without a system to the system whose rule matches."""
+
+    class Kind(models.TextChoices):
+        ARTIFACT_GLOB = "artifact_glob", "Artifact path glob"
+        MODEL_NAME = "model_name", "Model name"
+        REPOSITORY = "repository", "Repository"
+
+    system = models.ForeignKey("inventory.AISystem", on_delete=models.CASCADE, related_name="mapping_rules")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    pattern = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["system", "kind", "pattern"]
+        constraints = [models.UniqueConstraint(fields=["system", "kind", "pattern"], name="mapping_rule_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.pattern}"
+
+
+class PullSource(models.Model):
+    """A report fetched on a schedule: an HTTP(S) URL or a drop folder."""
+
+    class Kind(models.TextChoices):
+        URL = "url", "HTTP(S) URL"
+        FOLDER = "folder", "Drop folder"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    location = models.CharField(max_length=500)
+    format = models.CharField(max_length=20, default="auto")
+    system = models.ForeignKey("inventory.AISystem", null=True, blank=True, on_delete=models.CASCADE, related_name="pull_sources")
+    every_minutes = models.PositiveIntegerField(default=60)
+    enabled = models.BooleanField(default=True)
+    last_pulled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,224 @@
+"""Run an import in the worker: parse the stored report, upsert findings in batches, close what vanished.
+
+One import is one database transaction: a crash, a kill -9 or a bad line halfway rolls everything back,
+and the rerun (acks_late redelivery or the stale-run sweeper) produces exactly the same result.
+Imports of the same scope are serialised by an advisory lock, so two at once cannot create duplicates.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import islice
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from governance.audit.services import audit_record
+from governance.findings.models import (
+    HUMAN_DECISIONS, SEVERITY_RANK, Finding, FindingState, FindingTransition, ImportRun, MappingRule,
+)
+from governance.findings.sla import sla_due
+from worker.scanners import FORMATS, ParseError, Record, detect
+from worker.scanners._common import HEAD_SIZE
+
+UPDATED_FIELDS = [
+    "title", "severity", "severity_rank", "tool_severity", "rule_id", "location", "artifact", "package", "line",
+    "description", "remediation", "raw", "content_hash", "last_seen", "last_import", "fingerprint_version",
+]
+REOPEN_FROM = (FindingState.CLOSED, FindingState.FIXED)
+MAX_ATTEMPTS = 5
+
+
+def lease() -> timedelta:
+    """How long a worker owns a running import without renewing it (renewed after every batch)."""
+    return timedelta(seconds=settings.RAMPART_IMPORT_LEASE_SECONDS)
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    closed: int = 0
+    reopened: int = 0
+    routed: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+                "closed": self.closed, "reopened": self.reopened}
+
+
+def import_run_claim(run_id: int) -> bool:
+    """Take the run if it is queued, or running with an expired lease (its worker died)."""
+    now = timezone.now()
+    claimable = Q(status=ImportRun.Status.QUEUED) | Q(status=ImportRun.Status.RUNNING, lease_until__lt=now)
+    return bool(ImportRun.objects.filter(claimable, pk=run_id).update(
+        status=ImportRun.Status.RUNNING, started_at=now, lease_until=now + lease(), attempts=F("attempts") + 1,
+    ))
+
+
+
+
+
+def import_run_execute(run_id: int) -> ImportRun | None:
+    """Entry point for the worker task. Returns the finished run, or None if another worker has it."""
+    if not import_run_claim(run_id):
+        return None
+    run = ImportRun.objects.select_related("system").get(pk=run_id)
+    if run.attempts > MAX_ATTEMPTS:
+        _fail(run, f"Gave up after {MAX_ATTEMPTS} attempts: the worker kept stopping during this import.")
+        return run
+    try:
+        with transaction.atomic():
+            counts = _ingest(run)
+            run.status, run.error, run.counts = ImportRun.Status.DONE, "", counts.as_dict()
+            run.finished_at, run.lease_until = timezone.now(), None
+            run.save(update_fields=["status", "error", "counts", "finished_at", "lease_until", "detected_format"])
+            audit_record(actor=None, action="import.done", obj=run, system=run.system, after=run.counts)
+    except ParseError as exc:
+        _fail(run, f"The report could not be read: {exc}")
+    except RecursionError:
+        _fail(run, "The report is nested too deeply to be a scanner report.")
+    except MemoryError:
+        _fail(run, "The report needs too much memory to parse.")
+    return run
+
+
+def _fail(run: ImportRun, message: str) -> None:
+    ImportRun.objects.filter(pk=run.pk).update(
+        status=ImportRun.Status.FAILED, error=message[:2000], finished_at=timezone.now(), lease_until=None, counts={},
+    )
+    run.status, run.error = ImportRun.Status.FAILED, message
+
+
+def _lock_scope(run: ImportRun) -> None:
+    if connection.vendor == "postgresql":
+        key = zlib.crc32(f"{run.system_id or 0}:{run.source}".encode())
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7331, key - 2**31])
+
+
+def _ingest(run: ImportRun) -> Counts:
+    _lock_scope(run)
+    counts, now = Counts(), timezone.now()
+    router = Router(run)
+    with run.report.open("rb") as stream:
+        fmt = run.format
+        if fmt == "auto":
+            fmt = detect(stream.read(HEAD_SIZE))
+            stream.seek(0)
+        run.detected_format = fmt
+        version = f"{fmt}/v{FORMATS[fmt].FINGERPRINT_VERSION}"
+        records = FORMATS[fmt].parse(stream)
+        batch_size = settings.RAMPART_IMPORT_BATCH
+        while batch := list(islice(records, batch_size)):
+            _upsert_batch(run, batch, version, router, counts, now)
+            ImportRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() + lease())
+    _close_vanished(run, counts, now)
+    return counts
+
+
+def content_hash(r: Record) -> str:
+    body = json.dumps([r.title, r.severity, r.tool_severity, r.rule_id, r.location, r.description,
+                       r.remediation, r.artifact, r.package, r.line], separators=(",", ":"))
+    return hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
+
+
+class Router:
+    """A finding goes to the run's system, else to the first system whose mapping rule matches."""
+
+    def __init__(self, run: ImportRun):
+        self.run = run
+        self.rules = [] if run.system_id else list(MappingRule.objects.order_by("system_id", "id"))
+
+    def system_for(self, r: Record) -> int | None:
+        if self.run.system_id:
+            return self.run.system_id
+        for rule in self.rules:
+            if rule.kind == MappingRule.Kind.ARTIFACT_GLOB and fnmatch.fnmatchcase(r.artifact or r.location, rule.pattern):
+                return rule.system_id
+            if rule.kind == MappingRule.Kind.MODEL_NAME and rule.pattern.lower() in (r.artifact or r.location).lower():
+                return rule.system_id
+            if rule.kind == MappingRule.Kind.REPOSITORY and self.run.repository and fnmatch.fnmatchcase(self.run.repository, rule.pattern):
+                return rule.system_id
+        return None
+
+
+def scope_key(system_id: int | None, source: str) -> str:
+    return f"{system_id or 'unassigned'}:{source}"
+
+
+def _upsert_batch(run, batch: list[Record], version: str, router: Router, counts: Counts, now) -> None:
+    rows: dict[tuple[str, str], Finding] = {}
+    for r in batch:
+        system_id = router.system_for(r)
+        key = scope_key(system_id, run.source)
+        rows[(key, r.fingerprint)] = Finding(
+            scope_key=key, system_id=system_id, source=run.source, tool=r.tool[:60], fingerprint=r.fingerprint,
+            fingerprint_version=version, content_hash=content_hash(r), title=r.title[:500], severity=r.severity,
+            severity_rank=SEVERITY_RANK[r.severity], tool_severity=r.tool_severity[:60], rule_id=r.rule_id[:300],
+            location=r.location[:1000], artifact=r.artifact[:1000], package=r.package[:300], line=r.line,
+            description=r.description, remediation=r.remediation, raw=r.raw, state=FindingState.NEW,
+            first_seen=now, last_seen=now, state_changed_at=now, sla_due=sla_due(r.severity, now.date()),
+            last_import=run,
+        )
+    existing = _existing(rows.keys())
+    reopen_ids = []
+    for key, row in rows.items():
+        old = existing.get(key)
+        if old is None:
+            counts.created += 1
+        elif old["last_import_id"] == run.pk:
+            continue  # the same fingerprint twice in one report: counted once
+        elif old["state"] in REOPEN_FROM:
+            counts.reopened += 1
+            reopen_ids.append(old["id"])
+        elif old["content_hash"] != row.content_hash:
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    Finding.objects.bulk_create(
+        rows.values(), update_conflicts=True, unique_fields=["scope_key", "fingerprint"], update_fields=UPDATED_FIELDS,
+    )
+    if reopen_ids:
+        _transition_many(reopen_ids, FindingState.NEW, run, "Reported again by the scanner: reopened.", now)
+
+
+def _existing(keys) -> dict[tuple[str, str], dict]:
+    by_scope: dict[str, list[str]] = {}
+    for scope, fp in keys:
+        by_scope.setdefault(scope, []).append(fp)
+    query = Q()
+    for scope, fps in by_scope.items():
+        query |= Q(scope_key=scope, fingerprint__in=fps)
+    rows = Finding.objects.filter(query).values("id", "scope_key", "fingerprint", "state", "content_hash", "last_import_id")
+    return {(r["scope_key"], r["fingerprint"]): r for r in rows}
+
+
+def _close_vanished(run: ImportRun, counts: Counts, now) -> None:
+    """Findings of this scope that the report no longer contains are closed, unless a human decided them."""
+    scope = Finding.objects.filter(source=run.source).exclude(last_import=run)
+    scope = scope.filter(system=run.system) if run.system_id else scope
+    vanished = scope.exclude(state__in=(*HUMAN_DECISIONS, *REOPEN_FROM))
+    ids = list(vanished.values_list("id", flat=True))
+    if ids:
+        _transition_many(ids, FindingState.CLOSED, run, "No longer reported by the scanner.", now)
+        counts.closed = len(ids)
+
+
+def _transition_many(ids: list[int], to_state: str, run: ImportRun, reason: str, now) -> None:
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        before = dict(Finding.objects.filter(pk__in=chunk).values_list("id", "state"))
+        Finding.objects.filter(pk__in=chunk).update(state=to_state, state_changed_at=now)
+        FindingTransition.objects.bulk_create([
+            FindingTransition(finding_id=i, from_state=before.get(i, ""), to_state=to_state, at=now,
+                              reason=reason, import_run=run)
+            for i in chunk
+        ])

@@ -1,0 +1,33 @@
+"""Thin Celery tasks: take ids, call a governance service. Idempotent, acks_late."""
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True,
+             retry_backoff_max=120, max_retries=8)
+def process_import(run_id: int) -> str:
+    from governance.findings.ingest import import_run_execute
+
+    run = import_run_execute(run_id)
+    return run.status if run else "skipped"
+
+
+@shared_task(acks_late=True)
+def imports_resume_stale() -> int:
+    """Resend runs stuck in the queue (broker was down) or whose worker died (lease expired)."""
+    from governance.findings.selectors import stale_import_ids
+    from governance.findings.intake import enqueue
+
+    ids = stale_import_ids()
+    for run_id in ids:
+        enqueue(run_id)
+    return len(ids)
+
+
+@shared_task(acks_late=True)
+def pull_sources_due() -> int:
+    from governance.findings.pull import pull_due_sources
+
+    return pull_due_sources()
