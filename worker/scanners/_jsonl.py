@@ -3,6 +3,7 @@ bad line raises ParseError naming its line number."""
 from __future__ import annotations
 
 import io
+import json
 from typing import BinaryIO, Iterator
 
 from . import _common as c
@@ -14,8 +15,8 @@ def first_object(head: bytes) -> dict | None:
     if not line.startswith(b"{"):
         return None
     try:
-        value = c.load_json_text(line)
-    except c.ParseError:
+        value = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):  # bad lines are reported by parse(), not here
         return None
     return value if isinstance(value, dict) else None
 

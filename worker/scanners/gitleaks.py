@@ -33,6 +33,7 @@ def parse(stream: BinaryIO) -> Iterator[Record]:
     reader, _ = c.open_report(stream, sniff, EXPECTED)
     for number, item in enumerate(c.json_items(reader, "item"), 1):
         c.expect(isinstance(item, dict) and "RuleID" in item, f"finding #{number} is not a gitleaks finding (no RuleID)")
+        c.check_depth(item, where=f" in finding #{number}")
         yield _record(item)
 
 
