@@ -116,13 +116,40 @@ def spooled_copy(reader: BinaryIO) -> BinaryIO:
 
 
 # ---------------------------------------------------------------- JSON
+class BracketGuard:
+    """Wraps a binary reader for ijson. ijson's cost grows with depth × events,
+    so thousands of nested levels would take minutes: reject a stream whose
+    running count of opening minus closing brackets passes GUARD_BALANCE
+    (brackets inside strings are counted too; real reports stay far below).
+    The exact MAX_DEPTH check happens on every entry we keep (cap_raw)."""
+
+    GUARD_BALANCE = 10_000
+
+    def __init__(self, reader: BinaryIO):
+        self._reader = reader
+        self._read = 0
+        self._balance = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._reader.read(size)
+        self._read += len(chunk)
+        self._balance += chunk.count(b"[") + chunk.count(b"{") - chunk.count(b"]") - chunk.count(b"}")
+        if self._balance > self.GUARD_BALANCE:
+            raise ParseError(f"JSON nesting deeper than {MAX_DEPTH} levels (near byte {self._read})")
+        return chunk
+
+    def tell(self) -> int:
+        return self._read
+
+
 def json_items(reader: BinaryIO, prefix: str) -> Iterator:
     """Stream the objects under `prefix`, turning parser errors into ParseError."""
+    guarded = BracketGuard(reader)
     try:
-        # depth is checked when the entry is copied into raw (see cap_raw)
-        yield from ijson.items(reader, prefix, use_float=True)
+        # depth is checked exactly when the entry is copied into raw (see cap_raw)
+        yield from ijson.items(guarded, prefix, use_float=True)
     except ijson.JSONError as exc:
-        raise json_error(exc, reader) from None
+        raise json_error(exc, guarded) from None
 
 
 def json_error(exc: Exception, reader: BinaryIO) -> ParseError:

@@ -69,6 +69,7 @@ def _results_per_run(reader) -> list[int]:
     """Count results per run without building them (the filtering runs in C)."""
     wanted = {("runs.item", "start_map"), ("runs.item.results.item", "start_map")}
     counts: list[int] = []
+    reader = c.BracketGuard(reader)
     try:
         for prefix, _ in filter(wanted.__contains__, map(itemgetter(0, 1), ijson.parse(reader))):
             if prefix == "runs.item":
