@@ -179,7 +179,8 @@ def load_json_text(data: bytes, where: str = "") -> object:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON{where} at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        at = f"column {exc.colno}" if where else f"line {exc.lineno} column {exc.colno}"
+        raise ParseError(f"malformed JSON{where} at {at}: {exc.msg}") from None
     except RecursionError:
         raise ParseError(f"JSON nesting deeper than {MAX_DEPTH} levels{where}") from None
     check_depth(value, where=where)

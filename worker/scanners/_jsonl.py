@@ -28,6 +28,6 @@ def objects(reader: BinaryIO) -> Iterator[tuple[int, dict]]:
     for number, line in enumerate(reader, 1):
         if not line.strip():
             continue
-        value = c.load_json_text(line, where=f" on line {number}")
+        value = c.load_json_text(line.strip(), where=f" on line {number}")
         c.expect(isinstance(value, dict), f"line {number} is not a JSON object")
         yield number, value

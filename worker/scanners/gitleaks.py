@@ -3,8 +3,9 @@ with RuleID, File, StartLine, Commit, Secret, Match ... Streamed item by item.
 
 The secret never leaves this module: title/description/location/raw hold the
 rule, file, line and commit only; raw gets `secret_sha256` and a redacted form,
-and `Secret`, `Match` and `Line` are scrubbed (any other occurrence of the
-secret text, e.g. in a commit message, is replaced too).
+and `Secret`, `Match` and `Line` are scrubbed, the commit `Message` (free text
+that may quote any secret) is dropped, and any other occurrence of the
+finding's own secret text is replaced.
 
 Fingerprint (v1): RuleID, File, Commit and sha256 of the secret. The line is
 left out so a finding keeps its identity when lines above it move; the same
@@ -46,6 +47,7 @@ def _record(item: dict) -> Record:
     commit = str(item.get("Commit") or "")
     secret_hash = c.sha256_text(secret)
     raw = c.scrub(item, secrets)
+    raw.pop("Message", None)  # free-text commit message: may quote other findings' secrets
     raw["secret_sha256"] = secret_hash
     raw["secret_redacted"] = c.redact_secret(secret)
     where = f"{path}:{line}" if line else path
