@@ -154,20 +154,13 @@ def json_items(reader: BinaryIO, prefix: str) -> Iterator:
 
 def json_error(exc: Exception, reader: BinaryIO) -> ParseError:
     text = str(exc)
-    pos = _safe_tell(reader)
+    pos = reader.tell()  # BracketGuard counts bytes; never raises
     if "invalid bytes in UTF8" in text:
         return ParseError(f"report is not UTF-8 text (invalid bytes at or before byte {pos})")
     reason = text.strip().strip("b'\"").splitlines()[0] if text.strip() else "invalid JSON"
     if "premature EOF" in reason:
         return ParseError(f"report is truncated: JSON ends early at byte {pos}")
     return ParseError(f"malformed JSON at or before byte {pos}: {reason}")
-
-
-def _safe_tell(reader) -> int:
-    try:
-        return reader.tell()
-    except (OSError, ValueError):
-        return -1
 
 
 def load_json_text(data: bytes, where: str = "") -> object:
