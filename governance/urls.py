@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("governance.accounts.urls")),
     path("systems/", include("governance.inventory.urls")),
     path("rmf/", include("governance.rmf.urls")),
+    path("findings/", include("governance.findings.urls")),
     path("audit/", include("governance.audit.urls")),
     path("api/v1/", include("governance.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),

@@ -82,3 +82,12 @@ def can_view_audit(user) -> bool:
 
 def can_manage_users(user) -> bool:
     return user.has_perm("accounts.manage_users")
+
+
+def can_triage(user) -> bool:
+    return user.has_perm("findings.triage_findings")
+
+
+def can_import(user, system=None) -> bool:
+    """Engineers, CISOs and admins import for any system; a product owner for the systems they own."""
+    return can_triage(user) or (system is not None and user.has_perm("inventory.change_own_system") and _owns(user, system))

@@ -17,3 +17,122 @@ def stale_import_ids(limit: int = 100) -> list[int]:
         status=ImportRun.Status.RUNNING, lease_until__lt=now
     )
     return list(ImportRun.objects.filter(stale).order_by("created_at").values_list("id", flat=True)[:limit])
+
+
+# --- the triage queue -------------------------------------------------------------------------
+
+import base64  # noqa: E402
+import json  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import date  # noqa: E402
+
+from governance.findings.models import OPEN_STATES, Finding  # noqa: E402
+
+QUEUE_PAGE = 50
+SORTS = {
+    "severity": ("severity_rank", False),  # (column, ascending)
+    "recent": ("last_seen", False),
+    "sla": ("sla_due", True),
+}
+
+
+@dataclass
+class QueueFilters:
+    system: str = ""  # a slug, or "unassigned"
+    tool: str = ""
+    severity: str = ""
+    state: str = "open"  # "open", "all" or a FindingState value
+    breached: bool = False
+    q: str = ""
+    assignee: int | None = None
+    sort: str = "severity"
+
+
+def _filtered(f: QueueFilters):
+    qs = Finding.objects.all()
+    if f.system == "unassigned":
+        qs = qs.filter(system__isnull=True)
+    elif f.system:
+        qs = qs.filter(system__slug=f.system)
+    if f.tool:
+        qs = qs.filter(tool=f.tool)
+    if f.severity:
+        qs = qs.filter(severity=f.severity)
+    if f.state == "open":
+        qs = qs.filter(state__in=OPEN_STATES)
+    elif f.state != "all":
+        qs = qs.filter(state=f.state)
+    if f.breached:
+        qs = qs.filter(state__in=OPEN_STATES, sla_due__lt=timezone.localdate())
+    if f.q:
+        qs = qs.filter(Q(title__icontains=f.q) | Q(location__icontains=f.q) | Q(rule_id__icontains=f.q))
+    if f.assignee:
+        qs = qs.filter(assignee_id=f.assignee)
+    if f.sort == "sla":
+        qs = qs.filter(sla_due__isnull=False)
+    return qs
+
+
+def encode_cursor(value, pk: int) -> str:
+    raw = json.dumps([value.isoformat() if hasattr(value, "isoformat") else value, pk])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, column: str):
+    try:
+        value, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if column == "last_seen":
+            from django.utils.dateparse import parse_datetime
+
+            value = parse_datetime(value)
+        elif column == "sla_due":
+            value = date.fromisoformat(value)
+        return value, int(pk)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        return None
+
+
+def queue_page(f: QueueFilters, cursor: str = "") -> tuple[list[Finding], str | None]:
+    """One page of the queue by keyset pagination: (findings, cursor of the next page or None)."""
+    column, ascending = SORTS.get(f.sort, SORTS["severity"])
+    qs = _filtered(f).select_related("system", "assignee")
+    position = _decode_cursor(cursor, column) if cursor else None
+    if position is not None:
+        value, pk = position
+        if ascending:
+            qs = qs.filter(Q(**{f"{column}__gt": value}) | Q(**{column: value, "id__gt": pk}))
+        else:
+            qs = qs.filter(Q(**{f"{column}__lt": value}) | Q(**{column: value, "id__lt": pk}))
+    order = (column, "id") if ascending else (f"-{column}", "-id")
+    rows = list(qs.order_by(*order)[: QUEUE_PAGE + 1])
+    next_cursor = None
+    if len(rows) > QUEUE_PAGE:
+        rows = rows[:QUEUE_PAGE]
+        last = rows[-1]
+        next_cursor = encode_cursor(getattr(last, column), last.pk)
+    return rows, next_cursor
+
+
+def queue_tools() -> list[str]:
+    """Scanner names for the filter; cached, since DISTINCT over millions of rows is not free."""
+    from django.core.cache import cache
+
+    return cache.get_or_set(
+        "findings:tools", lambda: sorted(Finding.objects.order_by().values_list("tool", flat=True).distinct()[:100]), 300
+    )
+
+
+def finding_detail(pk: int) -> Finding:
+    return Finding.objects.select_related("system", "assignee", "last_import").get(pk=pk)
+
+
+def finding_transitions(finding: Finding):
+    return finding.transitions.select_related("actor", "import_run").order_by("at", "id")
+
+
+def system_imports(system, limit: int = 50):
+    return ImportRun.objects.filter(system=system).select_related("created_by").order_by("-created_at")[:limit]
+
+
+def recent_imports(limit: int = 50):
+    return ImportRun.objects.select_related("system", "created_by").order_by("-created_at")[:limit]

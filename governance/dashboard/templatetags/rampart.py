@@ -27,3 +27,11 @@ def safe_url(value: str) -> str:
     """Return the value only if it is an http(s) URL, so hostile text never becomes a live link."""
     text = (value or "").strip()
     return text if text.lower().startswith(("http://", "https://")) else ""
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """Indented JSON text; the template escapes it like any other text."""
+    import json
+
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from governance.accounts.models import User
+from governance.findings.intake import FORMAT_CHOICES
+from governance.findings.models import FindingState, MappingRule
+from governance.inventory.models import AISystem
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(help_text="SARIF, ModelScan, picklescan, garak, gitleaks, trufflehog, pip-audit or OSV-scanner output.")
+    format = forms.ChoiceField(choices=[(f, f) for f in FORMAT_CHOICES], initial="auto")
+    system = forms.ModelChoiceField(queryset=AISystem.objects.filter(archived_at__isnull=True), required=False,
+                                    empty_label="— route by mapping rules —", to_field_name="slug")
+    source = forms.CharField(max_length=100, required=False,
+                             help_text="Names this feed, e.g. 'bandit-main'. Reimports of the same system + source replace it. Defaults to the format.")
+    repository = forms.CharField(max_length=300, required=False, help_text="Optional, for repository mapping rules.")
+
+    def clean_file(self):
+        f = self.cleaned_data["file"]
+        cap = settings.RAMPART_MAX_REPORT_BYTES
+        if f.size > cap:
+            raise forms.ValidationError(f"The file is {f.size / 1e6:.1f} MB; the limit is {cap / 1e6:.1f} MB.")
+        if f.size == 0:
+            raise forms.ValidationError("The file is empty.")
+        return f
+
+
+BULK_ACTIONS = [
+    ("confirm", "Confirm"), ("false_positive", "False positive"), ("risk_accepted", "Risk accepted"),
+    ("fixed", "Mark fixed"), ("reopen", "Reopen"), ("assign", "Assign to"),
+]
+
+
+class BulkForm(forms.Form):
+    action = forms.ChoiceField(choices=BULK_ACTIONS)
+    ids = forms.CharField(widget=forms.HiddenInput, required=False)
+    reason = forms.CharField(max_length=2000, required=False)
+    assignee = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False)
+
+    ACTION_STATES = {"confirm": FindingState.CONFIRMED, "false_positive": FindingState.FALSE_POSITIVE,
+                     "risk_accepted": FindingState.RISK_ACCEPTED, "fixed": FindingState.FIXED, "reopen": FindingState.NEW}
+
+    def __init__(self, data=None, *, id_list=None):
+        super().__init__(data)
+        self.id_list = id_list or []
+
+    def clean(self):
+        data = super().clean()
+        if not self.id_list:
+            raise forms.ValidationError("Select at least one finding.")
+        if len(self.id_list) > 500:
+            raise forms.ValidationError("Select at most 500 findings at once.")
+        action = data.get("action")
+        if action in ("false_positive", "risk_accepted") and not (data.get("reason") or "").strip():
+            self.add_error("reason", "Say why: a reason is required.")
+        if action == "assign" and not data.get("assignee"):
+            self.add_error("assignee", "Choose who to assign to.")
+        return data
+
+
+class MappingRuleForm(forms.ModelForm):
+    class Meta:
+        model = MappingRule
+        fields = ["kind", "pattern"]
+        help_texts = {"pattern": "Glob for paths and repositories (models/**/*.pkl), a substring for model names."}

@@ -1,0 +1,84 @@
+"""Human triage of findings: every change is a transition with who, when and why, and is audited."""
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from governance.audit.services import audit_record
+from governance.findings.models import Finding, FindingState, FindingTransition, MappingRule
+
+S = FindingState
+# Which states a person may move a finding to, from which states.
+ALLOWED = {
+    S.CONFIRMED: {S.NEW, S.FALSE_POSITIVE, S.RISK_ACCEPTED},
+    S.FALSE_POSITIVE: {S.NEW, S.CONFIRMED},
+    S.RISK_ACCEPTED: {S.NEW, S.CONFIRMED},
+    S.FIXED: {S.NEW, S.CONFIRMED, S.RISK_ACCEPTED},
+    S.NEW: {S.FALSE_POSITIVE, S.RISK_ACCEPTED, S.FIXED, S.CONFIRMED},
+}
+NEEDS_REASON = {S.FALSE_POSITIVE, S.RISK_ACCEPTED}
+
+
+class TriageError(ValueError):
+    pass
+
+
+@transaction.atomic
+def findings_transition(*, actor, findings: list[Finding], to_state: str, reason: str = "") -> int:
+    """Move findings to a state; findings already there or not allowed to move are skipped. Returns count moved."""
+    reason = (reason or "").strip()
+    if to_state not in ALLOWED:
+        raise TriageError(f"Findings cannot be moved to {to_state!r} by hand.")
+    if to_state in NEEDS_REASON and not reason:
+        raise TriageError(f"Say why: a reason is required for “{S(to_state).label}”.")
+    now, moved = timezone.now(), []
+    locked = Finding.objects.select_for_update().filter(pk__in=[f.pk for f in findings])
+    for finding in locked:
+        if finding.state in ALLOWED[to_state]:
+            moved.append(FindingTransition(finding=finding, from_state=finding.state, to_state=to_state, at=now,
+                                           actor=actor, reason=reason))
+            finding.state, finding.state_changed_at = to_state, now
+    Finding.objects.bulk_update([t.finding for t in moved], ["state", "state_changed_at"])
+    FindingTransition.objects.bulk_create(moved)
+    for t in moved:
+        audit_record(actor=actor, action="finding.transition", obj=t.finding, system=t.finding.system,
+                     before={"state": t.from_state}, after={"state": to_state, "reason": reason})
+    return len(moved)
+
+
+@transaction.atomic
+def findings_assign(*, actor, findings: list[Finding], assignee) -> int:
+    ids = [f.pk for f in findings]
+    count = Finding.objects.filter(pk__in=ids).update(assignee=assignee)
+    for f in Finding.objects.filter(pk__in=ids).select_related("system"):
+        audit_record(actor=actor, action="finding.assign", obj=f, system=f.system,
+                     after={"assignee": getattr(assignee, "email", None)})
+    return count
+
+
+@transaction.atomic
+def mapping_rule_create(*, actor, system, kind: str, pattern: str) -> MappingRule:
+    rule = MappingRule.objects.create(system=system, kind=kind, pattern=pattern.strip())
+    audit_record(actor=actor, action="mapping_rule.create", obj=rule, system=system, after={"kind": kind, "pattern": rule.pattern})
+    return rule
+
+
+@transaction.atomic
+def mapping_rule_delete(*, actor, rule: MappingRule) -> None:
+    audit_record(actor=actor, action="mapping_rule.delete", obj=rule, system=rule.system,
+                 before={"kind": rule.kind, "pattern": rule.pattern})
+    rule.delete()
+
+
+@transaction.atomic
+def findings_route(*, actor, findings: list[Finding], system) -> int:
+    """Move unassigned findings to a system (keeps their state and history)."""
+    moved = 0
+    for f in Finding.objects.select_for_update().filter(pk__in=[f.pk for f in findings], system__isnull=True):
+        f.system, f.scope_key = system, f"{system.pk}:{f.source}"
+        if Finding.objects.filter(scope_key=f.scope_key, fingerprint=f.fingerprint).exists():
+            continue  # the system already has this finding from the same source
+        f.save(update_fields=["system", "scope_key"])
+        audit_record(actor=actor, action="finding.route", obj=f, system=system, after={"system": system.slug})
+        moved += 1
+    return moved

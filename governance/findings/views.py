@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from governance.accounts import permissions as perms
+from governance.findings import selectors, services
+from governance.findings.forms import BulkForm, MappingRuleForm, UploadForm
+from governance.findings.intake import import_run_create
+from governance.findings.models import Finding, FindingState, ImportRun, MappingRule, Severity
+from governance.inventory.models import AISystem
+
+
+def _queue_filters(request: HttpRequest) -> selectors.QueueFilters:
+    g = request.GET
+    states = {"open", "all", *FindingState.values}
+    assignee = g.get("assignee", "")
+    return selectors.QueueFilters(
+        system=g.get("system", "")[:80], tool=g.get("tool", "")[:60],
+        severity=g.get("severity", "") if g.get("severity") in Severity.values else "",
+        state=g.get("state", "open") if g.get("state", "open") in states else "open",
+        breached=g.get("breached") == "1", q=g.get("q", "").strip()[:100],
+        assignee=int(assignee) if assignee.isdigit() else None,
+        sort=g.get("sort", "severity") if g.get("sort") in selectors.SORTS else "severity",
+    )
+
+
+def queue(request: HttpRequest) -> HttpResponse:
+    filters = _queue_filters(request)
+    rows, next_cursor = selectors.queue_page(filters, request.GET.get("after", ""))
+    context = {
+        "rows": rows, "next_cursor": next_cursor, "filters": filters, "querystring": request.GET.copy(),
+        "systems": AISystem.objects.filter(archived_at__isnull=True).only("slug", "name"),
+        "tools": selectors.queue_tools(), "severities": Severity.choices, "states": FindingState.choices,
+        "can_triage": perms.can_triage(request.user), "bulk_form": BulkForm(),
+    }
+    if request.htmx and request.GET.get("partial") == "rows":
+        return render(request, "findings/queue.html#rows", context)
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "findings/queue.html#results", context)
+    return render(request, "findings/queue.html", context)
+
+
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    if not perms.can_triage(request.user):
+        raise PermissionDenied("Your role cannot triage findings.")
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    form = BulkForm(request.POST, id_list=ids)
+    back = request.POST.get("next") or "/findings/"
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/findings/"
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for e in errors:
+                messages.error(request, e)
+        return redirect(back)
+    findings = list(Finding.objects.filter(pk__in=ids))
+    action = form.cleaned_data["action"]
+    if action == "assign":
+        n = services.findings_assign(actor=request.user, findings=findings, assignee=form.cleaned_data["assignee"])
+        messages.success(request, f"{n} finding{'s' if n != 1 else ''} assigned to {form.cleaned_data['assignee']}.")
+    else:
+        to_state = BulkForm.ACTION_STATES[action]
+        n = services.findings_transition(actor=request.user, findings=findings, to_state=to_state,
+                                         reason=form.cleaned_data["reason"])
+        skipped = len(findings) - n
+        messages.success(request, f"{n} finding{'s' if n != 1 else ''} moved to “{FindingState(to_state).label}”"
+                         + (f"; {skipped} skipped (not allowed from their state)." if skipped else "."))
+    return redirect(back)
+
+
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        finding = selectors.finding_detail(pk)
+    except Finding.DoesNotExist:
+        raise Http404("No such finding.")
+    return render(request, "findings/detail.html", {
+        "f": finding, "transitions": selectors.finding_transitions(finding),
+        "can_triage": perms.can_triage(request.user), "bulk_form": BulkForm(),
+    })
+
+
+def upload(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None, initial={"system": request.GET.get("system")})
+    if request.method == "POST" and form.is_valid():
+        system = form.cleaned_data["system"]
+        if not perms.can_import(request.user, system):
+            raise PermissionDenied("You may not import findings for this system.")
+        upload_file = form.cleaned_data["file"]
+        run = import_run_create(
+            actor=request.user, stream=upload_file, filename=upload_file.name, fmt=form.cleaned_data["format"],
+            system=system, source=form.cleaned_data["source"] or form.cleaned_data["format"],
+            repository=form.cleaned_data["repository"], via=ImportRun.Via.UPLOAD,
+        )
+        messages.success(request, f"Report stored (sha256 {run.sha256[:12]}…); the worker is importing it.")
+        return redirect(run)
+    if not perms.can_triage(request.user) and not request.user.owned_systems.exists():
+        raise PermissionDenied("Your role cannot import findings.")
+    return render(request, "findings/upload.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(ImportRun.objects.select_related("system", "created_by"), pk=pk)
+    template = "findings/import_detail.html#status" if request.htmx else "findings/import_detail.html"
+    return render(request, template, {"run": run})
+
+
+def import_list(request: HttpRequest) -> HttpResponse:
+    slug = request.GET.get("system", "")
+    system = get_object_or_404(AISystem, slug=slug) if slug else None
+    runs = selectors.system_imports(system) if system else selectors.recent_imports()
+    return render(request, "findings/import_list.html", {"runs": runs, "system": system})
+
+
+def mapping_rules(request: HttpRequest, slug: str) -> HttpResponse:
+    system = get_object_or_404(AISystem, slug=slug)
+    may_edit = perms.can_triage(request.user) or perms.can_edit_system(request.user, system)
+    form = MappingRuleForm(request.POST or None)
+    if request.method == "POST":
+        if not may_edit:
+            raise PermissionDenied("You may not change the mapping rules of this system.")
+        if form.is_valid():
+            services.mapping_rule_create(actor=request.user, system=system, **form.cleaned_data)
+            messages.success(request, "Mapping rule added.")
+            return redirect("findings:rules", slug=slug)
+    return render(request, "findings/rules.html", {"system": system, "rules": system.mapping_rules.all(),
+                                                   "form": form, "may_edit": may_edit}, status=400 if form.errors else 200)
+
+
+@require_POST
+def mapping_rule_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    rule = get_object_or_404(MappingRule.objects.select_related("system"), pk=pk, system__slug=slug)
+    if not (perms.can_triage(request.user) or perms.can_edit_system(request.user, rule.system)):
+        raise PermissionDenied("You may not change the mapping rules of this system.")
+    services.mapping_rule_delete(actor=request.user, rule=rule)
+    return redirect("findings:rules", slug=slug)
