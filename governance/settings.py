@@ -123,7 +123,8 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"data_folder_in": str(BROKER_DIR), "data_folder_out": str(BROKER_DIR),
-     "processed_folder": str(BROKER_DIR / "processed"), "store_processed": False}
+     "processed_folder": str(BROKER_DIR / "processed"), "store_processed": False,
+     "control_folder": str(BROKER_DIR / "control")}
     if CELERY_BROKER_URL.startswith("filesystem")
     else {"visibility_timeout": 3600}
 )

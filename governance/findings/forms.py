@@ -38,7 +38,8 @@ class BulkForm(forms.Form):
     action = forms.ChoiceField(choices=BULK_ACTIONS)
     ids = forms.CharField(widget=forms.HiddenInput, required=False)
     reason = forms.CharField(max_length=2000, required=False)
-    assignee = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False)
+    assignee = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False,
+                                      empty_label="Assignee…")
 
     ACTION_STATES = {"confirm": FindingState.CONFIRMED, "false_positive": FindingState.FALSE_POSITIVE,
                      "risk_accepted": FindingState.RISK_ACCEPTED, "fixed": FindingState.FIXED, "reopen": FindingState.NEW}
