@@ -126,7 +126,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
      "processed_folder": str(BROKER_DIR / "processed"), "store_processed": False,
      "control_folder": str(BROKER_DIR / "control")}
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": 3600}
+    else {"visibility_timeout": env("RAMPART_BROKER_VISIBILITY_TIMEOUT", 3600, cast=int)}
 )
 if CELERY_BROKER_URL.startswith("filesystem"):
     (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
