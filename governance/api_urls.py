@@ -3,10 +3,15 @@ from django.urls import path
 
 from governance.findings import api as findings_api
 from governance.inventory import api as inventory_api
+from governance.risks import api as risks_api
 
 urlpatterns = [
     path("systems/", inventory_api.system_list, name="api-system-list"),
     path("systems/<slug:slug>/", inventory_api.system_detail, name="api-system-detail"),
+    path("systems/<slug:slug>/gate", risks_api.system_gate, name="api-system-gate"),
+    path("risks/", risks_api.risk_list, name="api-risk-list"),
+    path("risks/<str:ref>/", risks_api.risk_detail, name="api-risk-detail"),
+    path("risks/<str:ref>/decision", risks_api.risk_decision, name="api-risk-decision"),
     path("imports/", findings_api.import_create, name="api-import-create"),
     path("imports/<int:pk>/", findings_api.import_detail, name="api-import-detail"),
     path("findings/", findings_api.finding_list, name="api-finding-list"),

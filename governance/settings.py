@@ -143,6 +143,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "imports-resume-stale": {"task": "worker.tasks.imports_resume_stale", "schedule": 60.0},
     "pull-sources": {"task": "worker.tasks.pull_sources_due", "schedule": 60.0},
+    "acceptances-expire": {"task": "worker.tasks.acceptances_expire", "schedule": 300.0},
 }
 
 REST_FRAMEWORK = {

@@ -31,3 +31,12 @@ def pull_sources_due() -> int:
     from governance.findings.pull import pull_due_sources
 
     return pull_due_sources()
+
+
+@shared_task(acks_late=True)
+def acceptances_expire() -> int:
+    """Reopen risks whose acceptance expired, and warn owners of acceptances expiring soon."""
+    from governance.risks.services import acceptances_expire as expire, acceptances_warn
+
+    acceptances_warn()
+    return expire()

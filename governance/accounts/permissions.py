@@ -11,22 +11,22 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.CISO: [
         "inventory.add_aisystem", "inventory.change_any_system", "inventory.change_ownership",
         "inventory.archive_any_system", "rmf.assess_any_system", "risks.decide_any",
-        "audit.view_auditevent", "findings.triage_findings", "risks.manage_risks",
+        "audit.view_auditevent", "findings.triage_findings", "risks.manage_any_risks",
         "tabletop.run_exercises",
     ],
     Role.PRODUCT_OWNER: [
         "inventory.add_aisystem", "inventory.change_own_system", "inventory.archive_own_system",
-        "rmf.assess_own_system", "risks.decide_own", "risks.manage_risks",
+        "rmf.assess_own_system", "risks.decide_own", "risks.manage_own_risks",
     ],
     Role.ENGINEER: [
         "inventory.change_technical_fields", "rmf.assess_any_system", "findings.triage_findings",
-        "risks.manage_risks",
+        "risks.manage_any_risks",
     ],
     Role.FACILITATOR: ["tabletop.run_exercises"],
     Role.ADMIN: [
         "inventory.add_aisystem", "inventory.change_any_system", "inventory.change_ownership",
         "inventory.archive_any_system", "rmf.assess_any_system", "audit.view_auditevent",
-        "findings.triage_findings", "risks.manage_risks", "tabletop.run_exercises",
+        "findings.triage_findings", "risks.manage_any_risks", "tabletop.run_exercises",
         "accounts.manage_users",
     ],
 }
@@ -91,3 +91,10 @@ def can_triage(user) -> bool:
 def can_import(user, system=None) -> bool:
     """Engineers, CISOs and admins import for any system; a product owner for the systems they own."""
     return can_triage(user) or (system is not None and user.has_perm("inventory.change_own_system") and _owns(user, system))
+
+
+def can_manage_risks(user, system) -> bool:
+    """Engineers and CISOs manage any register; a product owner only their own systems'."""
+    if not user.has_perm("risks.manage_any_risks"):
+        return False
+    return user.has_role("CISO", "Engineer", "Admin") or _owns(user, system)

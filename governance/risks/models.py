@@ -1,14 +1,182 @@
+"""Risk registers: risks rated on a configurable matrix, their treatment, and product-owner decisions."""
+from __future__ import annotations
+
+from django.conf import settings
 from django.db import models
+from django.urls import reverse
+from django.utils import timezone
 
 
-class RiskPermissions(models.Model):
-    """Holds the risk-register permissions until the register lands (no table)."""
+class RiskMatrix(models.Model):
+    """The likelihood × impact matrix. One row (pk=1) is in force; changing it recomputes every risk's level."""
+
+    likelihood_labels = models.JSONField()  # ["Rare", …] index 0 = likelihood 1
+    impact_labels = models.JSONField()
+    levels = models.JSONField()  # [{"key": "low", "label": "Low", "colour": "#…", "rank": 1}, …]
+    cells = models.JSONField()  # cells[likelihood-1][impact-1] = level key
+    updated_at = models.DateTimeField(auto_now=True)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return len(self.likelihood_labels), len(self.impact_labels)
+
+    def level_for(self, likelihood: int | None, impact: int | None) -> str:
+        """The level key of a cell; '' when the risk is not rated."""
+        if not likelihood or not impact:
+            return ""
+        return self.cells[likelihood - 1][impact - 1]
+
+    def level(self, key: str) -> dict | None:
+        return next((lv for lv in self.levels if lv["key"] == key), None)
+
+    def rank(self, key: str) -> int:
+        lv = self.level(key)
+        return lv["rank"] if lv else 0
+
+
+class RiskSource(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    FINDINGS = "findings", "Findings"
+    LINEAGE = "lineage", "Lineage rule"
+    TABLETOP = "tabletop", "Tabletop exercise"
+
+
+class Treatment(models.TextChoices):
+    MITIGATE = "mitigate", "Mitigate"
+    ACCEPT = "accept", "Accept"
+    TRANSFER = "transfer", "Transfer"
+    AVOID = "avoid", "Avoid"
+
+
+class RiskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    AWAITING_DECISION = "awaiting_decision", "Awaiting sign-off"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected — rework"
+    CLOSED = "closed", "Closed"
+
+
+class Risk(models.Model):
+    ref = models.CharField(max_length=20, unique=True)  # RISK-0001
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True, max_length=10000)
+    system = models.ForeignKey("inventory.AISystem", on_delete=models.PROTECT, related_name="risks")
+    rmf_subcategories = models.ManyToManyField("rmf.RmfSubcategory", blank=True, related_name="risks")
+    references = models.ManyToManyField("rmf.ReferenceItem", blank=True, related_name="risks",
+                                        help_text="Trustworthiness, AI 600-1, MITRE ATLAS and OWASP LLM items.")
+    source = models.CharField(max_length=20, choices=RiskSource.choices, default=RiskSource.MANUAL)
+    source_ref = models.CharField(max_length=100, blank=True, help_text="e.g. the exercise or rule that raised it")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_risks")
+    due_date = models.DateField(null=True, blank=True)
+    inherent_likelihood = models.PositiveSmallIntegerField(null=True, blank=True)
+    inherent_impact = models.PositiveSmallIntegerField(null=True, blank=True)
+    residual_likelihood = models.PositiveSmallIntegerField(null=True, blank=True)
+    residual_impact = models.PositiveSmallIntegerField(null=True, blank=True)
+    inherent_level = models.CharField(max_length=20, blank=True)  # computed from the matrix on the server
+    residual_level = models.CharField(max_length=20, blank=True)
+    residual_rank = models.PositiveSmallIntegerField(default=0)
+    treatment = models.CharField(max_length=10, choices=Treatment.choices, blank=True)
+    treatment_plan = models.TextField(blank=True, max_length=10000)
+    status = models.CharField(max_length=20, choices=RiskStatus.choices, default=RiskStatus.OPEN)
+    findings = models.ManyToManyField("findings.Finding", blank=True, related_name="risks")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        managed = False
-        default_permissions = ()
+        ordering = ["-residual_rank", "ref"]
         permissions = [
             ("decide_any", "Decide on risks of any system"),
             ("decide_own", "Decide on risks of systems they own"),
-            ("manage_risks", "Create and edit risks"),
+            ("manage_any_risks", "Create and edit risks of any system"),
+            ("manage_own_risks", "Create and edit risks of systems they own"),
         ]
+        indexes = [
+            models.Index(fields=["system", "status"]), models.Index(fields=["status", "-residual_rank"]),
+            models.Index(fields=["owner", "status"]), models.Index(fields=["due_date"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ref} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("risks:detail", args=[self.ref])
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status != RiskStatus.CLOSED and self.due_date is not None and self.due_date < timezone.localdate()
+
+
+class MitigationAction(models.Model):
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+
+    risk = models.ForeignKey(Risk, on_delete=models.CASCADE, related_name="actions")
+    title = models.CharField(max_length=300)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    due_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
+    source_ref = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["status", "due_date", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Decision(models.Model):
+    """A sign-off: requested by an engineer or the risk owner, decided by the system's product owner or a CISO."""
+
+    class Kind(models.TextChoices):
+        TREATMENT_PLAN = "treatment_plan", "Accept the treatment plan"
+        RESIDUAL_RISK = "residual_risk", "Accept the residual risk"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting decision"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    risk = models.ForeignKey(Risk, on_delete=models.CASCADE, related_name="decisions")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    request_note = models.TextField(blank=True, max_length=4000)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    justification = models.TextField(blank=True, max_length=4000)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    snapshot = models.JSONField(null=True, blank=True, help_text="The risk as it was decided.")
+    snapshot_sha256 = models.CharField(max_length=64, blank=True)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["status", "expires_at"]), models.Index(fields=["risk", "-requested_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.risk.ref} {self.get_kind_display()} ({self.status})"
+
+    @property
+    def is_valid_acceptance(self) -> bool:
+        return self.status == self.Status.ACCEPTED and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class GatePolicy(models.Model):
+    """What blocks a release, per risk tier (NIST AI RMF MANAGE 1.1)."""
+
+    tier = models.CharField(max_length=10, unique=True)
+    blocking_finding_severities = models.JSONField(default=list, help_text="Open findings past SLA of these severities block.")
+    max_unaccepted_level = models.CharField(max_length=20, blank=True,
+                                            help_text="Residual levels above this need a valid acceptance.")
+    required_subcategories = models.JSONField(default=list, help_text="RMF subcategories that must be assessed.")
+    block_unrated_risks = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"gate policy for {self.tier} tier"

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from governance.accounts import permissions as perms
+from governance.accounts.models import User
+from governance.findings.models import Finding
+from governance.inventory.models import AISystem
+from governance.risks import gate, selectors, services
+from governance.risks.matrix import get_matrix
+from governance.risks.models import Decision, Risk, RiskSource, Treatment
+from governance.rmf.models import ReferenceItem, RmfSubcategory
+
+
+class RiskSerializer(serializers.ModelSerializer):
+    system = serializers.SlugRelatedField(slug_field="slug", queryset=AISystem.objects.filter(archived_at__isnull=True))
+    owner = serializers.SlugRelatedField(slug_field="email", queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
+    rmf_subcategories = serializers.SlugRelatedField(slug_field="ident", many=True, required=False,
+                                                     queryset=RmfSubcategory.objects.filter(version="1.0"))
+    references = serializers.SlugRelatedField(slug_field="ident", many=True, required=False, queryset=ReferenceItem.objects.all())
+    findings = serializers.PrimaryKeyRelatedField(many=True, required=False, queryset=Finding.objects.all())
+    source = serializers.ChoiceField(choices=RiskSource.choices, required=False)
+    treatment = serializers.ChoiceField(choices=Treatment.choices, required=False, allow_blank=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Risk
+        fields = [
+            "ref", "title", "description", "system", "owner", "due_date", "source", "source_ref",
+            "inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact",
+            "inherent_level", "residual_level", "treatment", "treatment_plan", "status",
+            "rmf_subcategories", "references", "findings", "created_at", "updated_at", "url",
+        ]
+        read_only_fields = ["ref", "inherent_level", "residual_level", "status", "created_at", "updated_at"]
+
+    def get_url(self, obj) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(obj.get_absolute_url()) if request else obj.get_absolute_url()
+
+    def validate(self, attrs):
+        rows, cols = get_matrix().size
+        errors = {}
+        for name, top in (("inherent_likelihood", rows), ("residual_likelihood", rows),
+                          ("inherent_impact", cols), ("residual_impact", cols)):
+            value = attrs.get(name)
+            if value is not None and not 1 <= value <= top:
+                errors[name] = f"Must be between 1 and {top} on the current matrix (empty means not rated)."
+        if errors:
+            raise ValidationError(errors)
+        return attrs
+
+
+def _split(data: dict) -> tuple[dict, dict]:
+    relations = {k: data.pop(k) for k in ("rmf_subcategories", "references", "findings") if k in data}
+    return data, relations
+
+
+@extend_schema(request=RiskSerializer, responses=RiskSerializer(many=True))
+@login_not_required
+@api_view(["GET", "POST"])
+def risk_list(request: Request) -> Response:
+    if request.method == "GET":
+        p = request.query_params
+        filters = selectors.RiskFilters(system=p.get("system", ""), level=p.get("level", ""), status=p.get("status", ""),
+                                        overdue=p.get("overdue") == "1", awaiting=p.get("awaiting") == "1", q=p.get("q", "")[:100])
+        qs = selectors.register_queryset(filters).prefetch_related("rmf_subcategories", "references", "findings")
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(qs, request)
+        return paginator.get_paginated_response(RiskSerializer(page, many=True, context={"request": request}).data)
+    if not perms.can_create_risks(request.user):
+        raise PermissionDenied("Your role cannot create risks.")
+    serializer = RiskSerializer(data=request.data, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    data, relations = _split(dict(serializer.validated_data))
+    system = data.pop("system")
+    if not perms.can_manage_risks(request.user, system):
+        raise PermissionDenied("You may not add risks to this system.")
+    risk = services.risk_create(actor=request.user, system=system, data=data, relations=relations)
+    return Response(RiskSerializer(risk, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request=RiskSerializer, responses=RiskSerializer)
+@login_not_required
+@api_view(["GET", "PATCH"])
+def risk_detail(request: Request, ref: str) -> Response:
+    risk = get_object_or_404(Risk.objects.select_related("system", "owner"), ref=ref)
+    if request.method == "GET":
+        return Response(RiskSerializer(risk, context={"request": request}).data)
+    if not perms.can_manage_risks(request.user, risk.system):
+        raise PermissionDenied("You may not edit risks of this system.")
+    serializer = RiskSerializer(risk, data=request.data, partial=True, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    data, relations = _split(dict(serializer.validated_data))
+    if "system" in data and data.pop("system") != risk.system:
+        raise ValidationError({"system": "A risk cannot move to another system; create a new one."})
+    risk = services.risk_update(actor=request.user, risk=risk, data=data, relations=relations)
+    return Response(RiskSerializer(risk, context={"request": request}).data)
+
+
+class DecisionInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["accept", "reject"])
+    justification = serializers.CharField(max_length=4000)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    kind = serializers.ChoiceField(choices=Decision.Kind.choices, default=Decision.Kind.RESIDUAL_RISK)
+
+
+@extend_schema(request=DecisionInput, responses=inline_serializer("DecisionOut", {
+    "status": serializers.CharField(), "risk_status": serializers.CharField(), "snapshot_sha256": serializers.CharField()}))
+@login_not_required
+@api_view(["POST"])
+def risk_decision(request: Request, ref: str) -> Response:
+    risk = get_object_or_404(Risk.objects.select_related("system"), ref=ref)
+    if not perms.can_decide(request.user, risk.system):
+        raise PermissionDenied("Only the product owner of this system or a CISO can decide.")
+    body = DecisionInput(data=request.data)
+    body.is_valid(raise_exception=True)
+    v = body.validated_data
+    try:
+        decision = services.decision_decide(actor=request.user, risk=risk, accept=v["decision"] == "accept",
+                                            justification=v["justification"], expires_at=v.get("expires_at"), kind=v["kind"])
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    return Response({"status": decision.status, "risk_status": decision.risk.status, "expires_at": decision.expires_at,
+                     "snapshot_sha256": decision.snapshot_sha256}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(responses=inline_serializer("Gate", {
+    "system": serializers.CharField(), "decision": serializers.ChoiceField(["go", "no-go"]), "go": serializers.BooleanField(),
+    "reasons": serializers.ListField(child=serializers.DictField())}))
+@login_not_required
+@api_view(["GET"])
+def system_gate(request: Request, slug: str) -> Response:
+    """200 with decision "go", or 409 with decision "no-go" and every reason: `curl --fail` fails the CI job."""
+    system = get_object_or_404(AISystem.objects.select_related("business_owner"), slug=slug)
+    result = gate.evaluate(system)
+    return Response(result.as_dict(), status=status.HTTP_200_OK if result.decision == "go" else status.HTTP_409_CONFLICT)

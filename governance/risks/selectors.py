@@ -1,0 +1,93 @@
+"""Reads for the register screens: a fixed number of queries whatever the number of risks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from governance.findings.models import OPEN_STATES
+from governance.risks.models import Decision, Risk, RiskStatus
+
+
+@dataclass
+class RiskFilters:
+    system: str = ""
+    level: str = ""
+    status: str = ""  # "" = all but closed, "all", or a RiskStatus
+    owner: int | None = None
+    overdue: bool = False
+    awaiting: bool = False
+    q: str = ""
+
+
+def register_queryset(f: RiskFilters) -> QuerySet[Risk]:
+    qs = Risk.objects.select_related("system", "owner").annotate(
+        open_findings=Count("findings", filter=Q(findings__state__in=OPEN_STATES), distinct=True),
+        action_count=Count("actions", distinct=True),
+    )
+    if f.system:
+        qs = qs.filter(system__slug=f.system)
+    if f.level:
+        qs = qs.filter(residual_level=f.level) if f.level != "unrated" else qs.filter(residual_level="")
+    if f.status == "all":
+        pass
+    elif f.status:
+        qs = qs.filter(status=f.status)
+    else:
+        qs = qs.exclude(status=RiskStatus.CLOSED)
+    if f.owner:
+        qs = qs.filter(owner_id=f.owner)
+    if f.overdue:
+        qs = qs.filter(due_date__lt=timezone.localdate()).exclude(status=RiskStatus.CLOSED)
+    if f.awaiting:
+        qs = qs.filter(status=RiskStatus.AWAITING_DECISION)
+    if f.q:
+        qs = qs.filter(Q(title__icontains=f.q) | Q(ref__iexact=f.q) | Q(description__icontains=f.q))
+    return qs.order_by("-residual_rank", "ref")
+
+
+def heat_counts(risks) -> dict[str, dict[tuple[int, int], list[str]]]:
+    """{"inherent": {(likelihood, impact): [refs]}, "residual": {…}} for the risks given (already loaded)."""
+    cells = {"inherent": {}, "residual": {}}
+    for r in risks:
+        if r.inherent_likelihood and r.inherent_impact:
+            cells["inherent"].setdefault((r.inherent_likelihood, r.inherent_impact), []).append(r.ref)
+        if r.residual_likelihood and r.residual_impact:
+            cells["residual"].setdefault((r.residual_likelihood, r.residual_impact), []).append(r.ref)
+    return cells
+
+
+def inbox(user) -> QuerySet[Decision]:
+    """Pending sign-offs the user may decide: their own systems', or every one for a CISO."""
+    qs = Decision.objects.filter(status=Decision.Status.PENDING).select_related("risk__system", "requested_by")
+    if not user.has_perm("risks.decide_any"):
+        qs = qs.filter(risk__system__business_owner=user)
+    return qs.order_by("requested_at")
+
+
+def expiring(user, days: int = 30) -> QuerySet[Decision]:
+    now = timezone.now()
+    qs = Decision.objects.filter(status=Decision.Status.ACCEPTED, expires_at__gt=now,
+                                 expires_at__lte=now + timezone.timedelta(days=days)).select_related("risk__system")
+    if not user.has_perm("risks.decide_any"):
+        qs = qs.filter(risk__system__business_owner=user)
+    return qs.order_by("expires_at")
+
+
+def risk_detail(ref: str) -> Risk:
+    return (Risk.objects.select_related("system__business_owner", "owner", "created_by")
+            .prefetch_related("rmf_subcategories", "references", "actions__owner", "findings__system")
+            .get(ref=ref))
+
+
+def risk_history(risk: Risk):
+    from governance.audit.models import AuditEvent
+
+    decision_ids = [str(i) for i in risk.decisions.values_list("id", flat=True)]
+    action_ids = [str(i) for i in risk.actions.values_list("id", flat=True)]
+    return (AuditEvent.objects.filter(
+        Q(object_type="risks.risk", object_id=str(risk.pk))
+        | Q(object_type="risks.decision", object_id__in=decision_ids)
+        | Q(object_type="risks.mitigationaction", object_id__in=action_ids))
+        .order_by("-seq")[:100])

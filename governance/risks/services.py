@@ -1,0 +1,245 @@
+"""Every write to the risk register: audited, in a transaction, levels computed from the matrix."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from governance.accounts import permissions as perms
+from governance.audit.services import audit_record, snapshot
+from governance.risks import notify
+from governance.risks.matrix import get_matrix
+from governance.risks.models import Decision, MitigationAction, Risk, RiskMatrix, RiskStatus
+
+RISK_FIELDS = [
+    "title", "description", "owner", "due_date", "source", "source_ref", "treatment", "treatment_plan",
+    "inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact",
+]
+
+
+def apply_levels(risk: Risk, matrix: RiskMatrix) -> None:
+    risk.inherent_level = matrix.level_for(risk.inherent_likelihood, risk.inherent_impact)
+    risk.residual_level = matrix.level_for(risk.residual_likelihood, risk.residual_impact)
+    risk.residual_rank = matrix.rank(risk.residual_level)
+
+
+def _risk_state(risk: Risk) -> dict:
+    data = snapshot(risk)
+    data["rmf_subcategories"] = sorted(risk.rmf_subcategories.values_list("ident", flat=True))
+    data["references"] = sorted(risk.references.values_list("ident", flat=True))
+    data["findings"] = sorted(risk.findings.values_list("id", flat=True))
+    return data
+
+
+def _set_relations(risk: Risk, relations: dict) -> None:
+    for name in ("rmf_subcategories", "references", "findings"):
+        if name in relations and relations[name] is not None:
+            getattr(risk, name).set(relations[name])
+
+
+@transaction.atomic
+def risk_create(*, actor, system, data: dict, relations: dict | None = None) -> Risk:
+    risk = Risk(system=system, created_by=actor if getattr(actor, "pk", None) else None, ref=f"TMP-{timezone.now().timestamp()}")
+    for name in RISK_FIELDS:
+        if name in data:
+            setattr(risk, name, data[name])
+    apply_levels(risk, get_matrix())
+    risk.save()
+    risk.ref = f"RISK-{risk.pk:04d}"
+    risk.save(update_fields=["ref"])
+    _set_relations(risk, relations or {})
+    audit_record(actor=actor, action="risk.create", obj=risk, system=system, after=_risk_state(risk))
+    return risk
+
+
+@transaction.atomic
+def risk_update(*, actor, risk: Risk, data: dict, relations: dict | None = None) -> Risk:
+    risk = Risk.objects.select_for_update().get(pk=risk.pk)
+    before = _risk_state(risk)
+    for name in RISK_FIELDS:
+        if name in data:
+            setattr(risk, name, data[name])
+    apply_levels(risk, get_matrix())
+    risk.save()
+    _set_relations(risk, relations or {})
+    after = _risk_state(risk)
+    changed = {k: v for k, v in after.items() if before.get(k) != v and k != "updated_at"}
+    if changed:
+        audit_record(actor=actor, action="risk.update", obj=risk, system=risk.system,
+                     before={k: before.get(k) for k in changed}, after=changed)
+    return risk
+
+
+@transaction.atomic
+def risk_close(*, actor, risk: Risk, reason: str) -> Risk:
+    """Closing a risk never closes its findings; the page keeps showing those still open."""
+    before = risk.status
+    risk.status = RiskStatus.CLOSED
+    risk.save(update_fields=["status", "updated_at"])
+    audit_record(actor=actor, action="risk.close", obj=risk, system=risk.system,
+                 before={"status": before}, after={"status": risk.status, "reason": reason})
+    return risk
+
+
+@transaction.atomic
+def risk_link_findings(*, actor, risk: Risk, findings) -> int:
+    ids = [f.pk for f in findings]
+    already = set(risk.findings.filter(pk__in=ids).values_list("id", flat=True))
+    new = [i for i in ids if i not in already]
+    risk.findings.add(*new)
+    if new:
+        audit_record(actor=actor, action="risk.link_findings", obj=risk, system=risk.system, after={"findings": new})
+    return len(new)
+
+
+@transaction.atomic
+def matrix_update(*, actor, likelihood_labels, impact_labels, levels, cells) -> int:
+    """Replace the matrix and recompute every risk's levels in the same transaction. Returns risks changed."""
+    _validate_matrix(likelihood_labels, impact_labels, levels, cells)
+    matrix = get_matrix()
+    before = {"likelihood_labels": matrix.likelihood_labels, "impact_labels": matrix.impact_labels,
+              "levels": matrix.levels, "cells": matrix.cells}
+    matrix.likelihood_labels, matrix.impact_labels, matrix.levels, matrix.cells = likelihood_labels, impact_labels, levels, cells
+    matrix.save()
+    changed = []
+    for risk in Risk.objects.select_for_update().only(
+        "id", "inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact",
+        "inherent_level", "residual_level", "residual_rank",
+    ):
+        old = (risk.inherent_level, risk.residual_level, risk.residual_rank)
+        apply_levels(risk, matrix)
+        if old != (risk.inherent_level, risk.residual_level, risk.residual_rank):
+            changed.append(risk)
+    Risk.objects.bulk_update(changed, ["inherent_level", "residual_level", "residual_rank"], batch_size=1000)
+    audit_record(actor=actor, action="risk_matrix.update", obj=matrix, before=before,
+                 after={"likelihood_labels": likelihood_labels, "impact_labels": impact_labels, "levels": levels,
+                        "cells": cells, "risks_recomputed": len(changed)})
+    return len(changed)
+
+
+def _validate_matrix(likelihood_labels, impact_labels, levels, cells) -> None:
+    if not (2 <= len(likelihood_labels) <= 10 and 2 <= len(impact_labels) <= 10):
+        raise ValidationError("A matrix has 2 to 10 likelihood and impact levels.")
+    keys = {lv.get("key") for lv in levels}
+    if len(cells) != len(likelihood_labels) or any(len(row) != len(impact_labels) for row in cells):
+        raise ValidationError("The cells must form a likelihood × impact grid.")
+    unknown = {c for row in cells for c in row} - keys
+    if unknown:
+        raise ValidationError(f"Cells use unknown levels: {', '.join(sorted(unknown))}.")
+
+
+@transaction.atomic
+def mitigation_add(*, actor, risk: Risk, data: dict) -> MitigationAction:
+    action = MitigationAction.objects.create(risk=risk, **data)
+    audit_record(actor=actor, action="mitigation.add", obj=action, system=risk.system, after=snapshot(action))
+    return action
+
+
+@transaction.atomic
+def mitigation_set_status(*, actor, action: MitigationAction, status: str) -> MitigationAction:
+    before = action.status
+    action.status = status
+    action.save(update_fields=["status"])
+    audit_record(actor=actor, action="mitigation.status", obj=action, system=action.risk.system,
+                 before={"status": before}, after={"status": status})
+    return action
+
+
+# --- sign-off -----------------------------------------------------------------------------------
+
+def decision_snapshot(risk: Risk) -> dict:
+    """What the product owner saw and signed: frozen in the decision, hashed into the audit trail."""
+    state = _risk_state(risk)
+    state["system"] = {"slug": risk.system.slug, "name": risk.system.name}
+    state["actions"] = [
+        {"title": a.title, "status": a.status, "due_date": a.due_date, "owner": getattr(a.owner, "email", None)}
+        for a in risk.actions.select_related("owner")
+    ]
+    state["open_findings"] = list(risk.findings.filter(state__in=("new", "confirmed")).values_list("id", flat=True))
+    return json.loads(json.dumps(state, cls=DjangoJSONEncoder))
+
+
+@transaction.atomic
+def decision_request(*, actor, risk: Risk, kind: str, note: str = "") -> Decision:
+    risk = Risk.objects.select_for_update().select_related("system__business_owner").get(pk=risk.pk)
+    if risk.status == RiskStatus.CLOSED:
+        raise ValidationError("This risk is closed.")
+    Decision.objects.filter(risk=risk, status=Decision.Status.PENDING).update(status=Decision.Status.WITHDRAWN)
+    decision = Decision.objects.create(risk=risk, kind=kind, requested_by=actor, request_note=note)
+    risk.status = RiskStatus.AWAITING_DECISION
+    risk.save(update_fields=["status", "updated_at"])
+    audit_record(actor=actor, action="decision.request", obj=decision, system=risk.system,
+                 after={"risk": risk.ref, "kind": kind, "note": note})
+    transaction.on_commit(lambda: notify.decision_requested(decision))
+    return decision
+
+
+@transaction.atomic
+def decision_decide(*, actor, risk: Risk, accept: bool, justification: str, expires_at: datetime | None,
+                    kind: str = Decision.Kind.RESIDUAL_RISK) -> Decision:
+    risk = Risk.objects.select_for_update().select_related("system").get(pk=risk.pk)
+    if not perms.can_decide(actor, risk.system):
+        raise PermissionDenied("Only the product owner of this system or a CISO can decide.")
+    if not justification.strip():
+        raise ValidationError({"justification": "Give the reason for this decision."})
+    now = timezone.now()
+    if accept and (expires_at is None or expires_at <= now):
+        raise ValidationError({"expires_at": "An acceptance needs an expiry date in the future."})
+    decision = Decision.objects.filter(risk=risk, status=Decision.Status.PENDING).first()
+    if decision is None:
+        decision = Decision(risk=risk, kind=kind, requested_by=actor, requested_at=now)
+    Decision.objects.filter(risk=risk, status=Decision.Status.ACCEPTED).update(status=Decision.Status.WITHDRAWN)
+    decision.status = Decision.Status.ACCEPTED if accept else Decision.Status.REJECTED
+    decision.decided_by, decision.decided_at, decision.justification = actor, now, justification.strip()
+    decision.expires_at = expires_at if accept else None
+    decision.snapshot = decision_snapshot(risk)
+    decision.snapshot_sha256 = hashlib.sha256(
+        json.dumps(decision.snapshot, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    decision.save()
+    risk.status = RiskStatus.ACCEPTED if accept else RiskStatus.REJECTED
+    risk.save(update_fields=["status", "updated_at"])
+    audit_record(actor=actor, action="decision.accept" if accept else "decision.reject", obj=decision,
+                 system=risk.system, after={"risk": risk.ref, "kind": decision.kind, "justification": decision.justification,
+                                           "expires_at": decision.expires_at, "snapshot_sha256": decision.snapshot_sha256})
+    transaction.on_commit(lambda: notify.decision_made(decision))
+    return decision
+
+
+def acceptances_expire(*, now: datetime | None = None) -> int:
+    """Reopen risks whose acceptance has expired; run by Celery beat. Returns how many."""
+    now = now or timezone.now()
+    expired = 0
+    for decision in Decision.objects.filter(status=Decision.Status.ACCEPTED, expires_at__lte=now).select_related("risk"):
+        with transaction.atomic():
+            d = Decision.objects.select_for_update().get(pk=decision.pk)
+            if d.status != Decision.Status.ACCEPTED:
+                continue
+            d.status = Decision.Status.EXPIRED
+            d.save(update_fields=["status"])
+            risk = Risk.objects.select_for_update().select_related("system").get(pk=d.risk_id)
+            if risk.status == RiskStatus.ACCEPTED:
+                risk.status = RiskStatus.OPEN
+                risk.save(update_fields=["status", "updated_at"])
+            audit_record(actor=None, action="decision.expire", obj=d, system=risk.system,
+                         after={"risk": risk.ref, "expired_at": d.expires_at, "risk_status": risk.status})
+            transaction.on_commit(lambda d=d: notify.acceptance_expired(d))
+            expired += 1
+    return expired
+
+
+def acceptances_warn(*, now: datetime | None = None, days: int = 14) -> int:
+    now = now or timezone.now()
+    soon = Decision.objects.filter(status=Decision.Status.ACCEPTED, expiry_warned_at__isnull=True,
+                                   expires_at__gt=now, expires_at__lte=now + timezone.timedelta(days=days))
+    count = 0
+    for decision in soon.select_related("risk__system__business_owner", "risk__owner"):
+        notify.acceptance_expiring(decision)
+        Decision.objects.filter(pk=decision.pk).update(expiry_warned_at=now)
+        count += 1
+    return count
