@@ -95,6 +95,8 @@ def can_import(user, system=None) -> bool:
 
 def can_manage_risks(user, system) -> bool:
     """Engineers and CISOs manage any register; a product owner only their own systems'."""
-    if not user.has_perm("risks.manage_any_risks"):
-        return False
-    return user.has_role("CISO", "Engineer", "Admin") or _owns(user, system)
+    return user.has_perm("risks.manage_any_risks") or (user.has_perm("risks.manage_own_risks") and _owns(user, system))
+
+
+def can_create_risks(user) -> bool:
+    return user.has_perm("risks.manage_any_risks") or user.has_perm("risks.manage_own_risks")
