@@ -97,17 +97,18 @@ def _fail(run: ImportRun, message: str) -> None:
     run.status, run.error = ImportRun.Status.FAILED, message
 
 
-def _lock_scope(run: ImportRun) -> None:
+def _lock_scope(run: ImportRun, router: "Router") -> None:
+    """Serialise imports per scope; a routed run locks every scope it may write (sorted: no deadlock)."""
     if connection.vendor == "postgresql":
-        key = zlib.crc32(f"{run.system_id or 0}:{run.source}".encode())
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7331, key - 2**31])
+        for key in sorted({zlib.crc32(k.encode()) for k in router.scope_keys()}):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7331, key - 2**31])
 
 
 def _ingest(run: ImportRun) -> Counts:
-    _lock_scope(run)
-    counts, now = Counts(), timezone.now()
     router = Router(run)
+    _lock_scope(run, router)
+    counts, now = Counts(), timezone.now()
     with run.report.open("rb") as stream:
         fmt = run.format
         if fmt == "auto":
@@ -120,7 +121,7 @@ def _ingest(run: ImportRun) -> Counts:
         while batch := list(islice(records, batch_size)):
             _upsert_batch(run, batch, version, router, counts, now)
             ImportRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() + lease())
-    _close_vanished(run, counts, now)
+    _close_vanished(run, router, counts, now)
     return counts
 
 
@@ -136,6 +137,13 @@ class Router:
     def __init__(self, run: ImportRun):
         self.run = run
         self.rules = [] if run.system_id else list(MappingRule.objects.order_by("system_id", "id"))
+
+    def scope_keys(self) -> list[str]:
+        """The scopes this run reconciles: its system's, or the unassigned queue and every system with rules."""
+        if self.run.system_id:
+            return [scope_key(self.run.system_id, self.run.source)]
+        systems = {None, *(rule.system_id for rule in self.rules)}
+        return [scope_key(s, self.run.source) for s in systems]
 
     def system_for(self, r: Record) -> int | None:
         if self.run.system_id:
@@ -201,10 +209,9 @@ def _existing(keys) -> dict[tuple[str, str], dict]:
     return {(r["scope_key"], r["fingerprint"]): r for r in rows}
 
 
-def _close_vanished(run: ImportRun, counts: Counts, now) -> None:
+def _close_vanished(run: ImportRun, router: Router, counts: Counts, now) -> None:
     """Findings of this scope that the report no longer contains are closed, unless a human decided them."""
-    scope = Finding.objects.filter(source=run.source).exclude(last_import=run)
-    scope = scope.filter(system=run.system) if run.system_id else scope
+    scope = Finding.objects.filter(scope_key__in=router.scope_keys()).exclude(last_import=run)
     vanished = scope.exclude(state__in=(*HUMAN_DECISIONS, *REOPEN_FROM))
     ids = list(vanished.values_list("id", flat=True))
     if ids:

@@ -1,0 +1,313 @@
+"""Import runs end to end in-process (import_run_create + import_run_execute) on PostgreSQL."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from governance.findings import services
+from governance.findings.ingest import import_run_execute
+from governance.findings.models import Finding, FindingState, FindingTransition, ImportRun, MappingRule
+from governance.findings.selectors import QueueFilters, queue_page
+from governance.inventory import services as inventory_services
+from tests.conftest import system_data
+from tests.findings.conftest import (
+    DATA, create_run, dump_findings, fingerprints_and_states, run_import, sarif_bytes, sarif_n, sarif_result,
+)
+
+pytestmark = pytest.mark.django_db
+S = FindingState
+BANDIT = DATA / "sarif" / "bandit.sarif"
+MODELSCAN = DATA / "modelscan" / "modelscan-0.8.8.json"
+
+
+def counts(run: ImportRun) -> tuple[int, int, int, int, int]:
+    c = run.counts
+    return c["created"], c["updated"], c["unchanged"], c["closed"], c["reopened"]
+
+
+def test_fresh_import_of_a_real_report(system):
+    run = run_import(BANDIT, system=system)
+    assert run.status == ImportRun.Status.DONE, run.error
+    assert run.detected_format == "sarif"
+    assert counts(run) == (9, 0, 0, 0, 0)
+    findings = Finding.objects.filter(system=system)
+    assert findings.count() == 9
+    assert set(findings.values_list("state", flat=True)) == {S.NEW}
+    assert set(findings.values_list("scope_key", flat=True)) == {f"{system.pk}:bandit"}
+    f = findings.filter(severity="high").first()
+    assert f.tool and f.rule_id and f.location.startswith("vuln_app.py:") and f.fingerprint_version == "sarif/v1"
+    assert f.last_import_id == run.pk and f.first_seen == f.last_seen
+
+
+def test_identical_reimport_changes_nothing(system, engineer):
+    first = run_import(BANDIT, system=system)
+    one = Finding.objects.filter(system=system).first()
+    services.findings_transition(actor=engineer, findings=[one], to_state=S.CONFIRMED)
+    before, transitions = dump_findings(), FindingTransition.objects.count()
+    second = run_import(BANDIT, system=system)
+    assert second.status == ImportRun.Status.DONE, second.error
+    assert counts(second) == (0, 0, 9, 0, 0)
+    after = dump_findings()
+    # last_seen / last_import record that the scanner saw them again; every other column is the same
+    volatile = {"last_seen", "last_import_id"}
+    assert [{k: v for k, v in row.items() if k not in volatile} for row in before] == \
+           [{k: v for k, v in row.items() if k not in volatile} for row in after]
+    assert all(row["last_import_id"] == second.pk for row in after)
+    assert all(a["last_seen"] >= b["last_seen"] for a, b in zip(after, before))
+    assert FindingTransition.objects.count() == transitions
+    assert first.sha256 == second.sha256
+
+
+def test_reimport_closes_vanished_and_reopens_returning(system):
+    run_import(sarif_n(10), system=system)
+    smaller = run_import(sarif_n(7), system=system)
+    assert counts(smaller) == (0, 0, 7, 3, 0)
+    closed = Finding.objects.filter(system=system, state=S.CLOSED)
+    assert closed.count() == 3
+    t = FindingTransition.objects.filter(finding__in=closed).get(finding=closed[0])
+    assert (t.from_state, t.to_state, t.actor, t.import_run_id) == (S.NEW, S.CLOSED, None, smaller.pk)
+    assert "no longer reported" in t.reason.lower()
+
+    back = run_import(sarif_n(10), system=system)
+    assert counts(back) == (0, 0, 7, 0, 3)
+    assert Finding.objects.filter(system=system, state=S.NEW).count() == 10
+    reopen = FindingTransition.objects.filter(import_run=back)
+    assert reopen.count() == 3 and set(reopen.values_list("from_state", "to_state")) == {(S.CLOSED, S.NEW)}
+
+    # closing is not repeated for findings that are already closed
+    run_import(sarif_n(7), system=system)
+    again = run_import(sarif_n(7), system=system)
+    assert counts(again) == (0, 0, 7, 0, 0)
+
+
+def test_changed_content_is_updated(system):
+    run_import(sarif_n(5), system=system)
+    changed = [sarif_result(i, message="new wording" if i < 2 else None) for i in range(5)]
+    run = run_import(sarif_bytes(changed), system=system)
+    assert counts(run) == (0, 2, 3, 0, 0)
+    assert Finding.objects.filter(system=system, description="new wording").count() == 2
+    severity = [sarif_result(i, severity="LOW" if i == 4 else "HIGH") for i in range(5)]
+    run = run_import(sarif_bytes(severity), system=system)
+    assert counts(run) == (0, 3, 2, 0, 0)  # 2 messages back to the old wording, 1 severity change
+    assert Finding.objects.get(system=system, severity="low").severity_rank == 2
+
+
+def test_new_and_vanished_in_one_reimport(system):
+    run_import(sarif_bytes([sarif_result(i) for i in range(0, 6)]), system=system)
+    run = run_import(sarif_bytes([sarif_result(i) for i in range(3, 9)]), system=system)
+    assert counts(run) == (3, 0, 3, 3, 0)
+
+
+def test_duplicate_results_in_one_report_count_once(system, settings):
+    settings.RAMPART_IMPORT_BATCH = 3  # the duplicates fall into different batches
+    results = [sarif_result(i) for i in range(5)] + [sarif_result(i) for i in range(5)]
+    run = run_import(sarif_bytes(results), system=system)
+    assert counts(run) == (5, 0, 0, 0, 0)
+    assert Finding.objects.filter(system=system).count() == 5
+
+
+@pytest.mark.parametrize("decision", [S.FALSE_POSITIVE, S.RISK_ACCEPTED])
+def test_human_decision_survives_vanishing_and_coming_back(system, engineer, decision):
+    run_import(sarif_n(4), system=system)
+    target = Finding.objects.filter(system=system).order_by("id")[3]
+    services.findings_transition(actor=engineer, findings=[target], to_state=decision, reason="reviewed: test code")
+    vanished = run_import(sarif_n(3), system=system)
+    assert counts(vanished) == (0, 0, 3, 0, 0)  # the decided finding is not closed
+    target.refresh_from_db()
+    assert target.state == decision
+    back = run_import(sarif_n(4), system=system)
+    assert counts(back) == (0, 0, 4, 0, 0)
+    target.refresh_from_db()
+    assert target.state == decision
+    changed = run_import(sarif_bytes([sarif_result(i, message="reworded") for i in range(4)]), system=system)
+    assert counts(changed) == (0, 4, 0, 0, 0)
+    target.refresh_from_db()
+    assert target.state == decision and target.description == "reworded"
+    assert list(target.transitions.values_list("to_state", flat=True)) == [decision]
+
+
+def test_fixed_by_hand_that_comes_back_is_reopened(system, engineer):
+    run_import(sarif_n(3), system=system)
+    target = Finding.objects.filter(system=system).order_by("id")[0]
+    services.findings_transition(actor=engineer, findings=[target], to_state=S.FIXED)
+    still_there = run_import(sarif_n(3), system=system)
+    assert counts(still_there) == (0, 0, 2, 0, 1)
+    target.refresh_from_db()
+    assert target.state == S.NEW
+    assert list(target.transitions.values_list("from_state", "to_state")) == [(S.NEW, S.FIXED), (S.FIXED, S.NEW)]
+
+    services.findings_transition(actor=engineer, findings=[target], to_state=S.FIXED)
+    gone = run_import(sarif_bytes([sarif_result(i) for i in (1, 2)]), system=system)
+    assert counts(gone) == (0, 0, 2, 0, 0)  # fixed and gone: stays fixed, not closed
+    target.refresh_from_db()
+    assert target.state == S.FIXED
+    back = run_import(sarif_n(3), system=system)
+    assert counts(back) == (0, 0, 2, 0, 1)
+    target.refresh_from_db()
+    assert target.state == S.NEW
+
+
+def test_sla_due_from_policy(system, settings):
+    settings.RAMPART_SLA_DAYS = {"critical": 2, "high": 10, "medium": 20, "low": 40}
+    run_import(MODELSCAN, system=system, source="modelscan")
+    run_import(BANDIT, system=system)
+    today = timezone.now().date()
+    for f in Finding.objects.filter(system=system):
+        expected = {"critical": 2, "high": 10, "medium": 20, "low": 40}.get(f.severity)
+        assert f.sla_due == (today + timedelta(days=expected) if expected else None), f.severity
+    assert Finding.objects.filter(system=system, severity="critical").exists()
+
+
+def test_default_sla_policy(system):
+    run_import(MODELSCAN, system=system, source="modelscan")
+    critical = Finding.objects.filter(system=system, severity="critical").first()
+    assert critical.sla_due == critical.first_seen.date() + timedelta(days=7)
+
+
+def test_is_past_sla_with_a_controlled_date(system, engineer):
+    run_import(sarif_n(1), system=system)
+    f = Finding.objects.get(system=system)  # high: 30 days
+    due = f.sla_due
+    assert due == f.first_seen.date() + timedelta(days=30)
+    assert not f.is_past_sla(today=due)
+    assert f.is_past_sla(today=due + timedelta(days=1))
+    services.findings_transition(actor=engineer, findings=[f], to_state=S.FALSE_POSITIVE, reason="not ours")
+    f.refresh_from_db()
+    assert not f.is_past_sla(today=due + timedelta(days=1))  # decided findings are not breached
+    f.sla_due = None
+    assert not f.is_past_sla(today=date(2999, 1, 1))
+
+
+def test_breached_filter_in_the_queue(system):
+    run_import(sarif_n(3), system=system)
+    Finding.objects.filter(pk=Finding.objects.order_by("id")[0].pk).update(sla_due=timezone.localdate() - timedelta(days=1))
+    rows, _ = queue_page(QueueFilters(breached=True))
+    assert len(rows) == 1
+
+
+@pytest.fixture
+def third_system(ciso, owner):
+    return inventory_services.system_create(actor=ciso, data=system_data(owner, name="Vision QA", slug="vision-qa"))
+
+
+def test_routing_by_artifact_glob_and_model_name(system, other_system, ciso):
+    MappingRule.objects.create(system=system, kind=MappingRule.Kind.ARTIFACT_GLOB, pattern="evil_*.pkl")
+    MappingRule.objects.create(system=other_system, kind=MappingRule.Kind.MODEL_NAME, pattern="TORCH_like")
+    run = run_import(MODELSCAN, source="modelscan")
+    assert run.status == ImportRun.Status.DONE, run.error
+    assert counts(run)[0] == 5
+    by_artifact = dict(Finding.objects.values_list("artifact", "system__slug"))
+    assert by_artifact["evil_model.pkl"] == system.slug
+    assert by_artifact["torch_like.pt"] == other_system.slug
+    unassigned = Finding.objects.filter(system__isnull=True)
+    assert unassigned.count() == 3
+    assert set(unassigned.values_list("scope_key", flat=True)) == {"unassigned:modelscan"}
+    rows, _ = queue_page(QueueFilters(system="unassigned"))
+    assert {f.pk for f in rows} == set(unassigned.values_list("pk", flat=True))
+    # a routed reimport keeps everything where it is
+    again = run_import(MODELSCAN, source="modelscan")
+    assert counts(again) == (0, 0, 5, 0, 0)
+
+
+def test_routing_by_repository(system, other_system):
+    MappingRule.objects.create(system=other_system, kind=MappingRule.Kind.REPOSITORY, pattern="git.example.com/acme/*")
+    run_import(BANDIT, repository="git.example.com/acme/model-service")
+    assert Finding.objects.filter(system=other_system).count() == 9
+    run_import(BANDIT, repository="git.example.com/other/thing", source="bandit-other")
+    assert Finding.objects.filter(system__isnull=True, source="bandit-other").count() == 9
+
+
+def test_import_with_a_system_ignores_rules(system, other_system):
+    MappingRule.objects.create(system=other_system, kind=MappingRule.Kind.ARTIFACT_GLOB, pattern="*")
+    run_import(BANDIT, system=system)
+    assert Finding.objects.filter(system=system).count() == 9
+    assert not Finding.objects.filter(system=other_system).exists()
+
+
+def test_unassigned_finding_routed_by_hand(system, engineer):
+    run_import(BANDIT)
+    f = Finding.objects.filter(system__isnull=True).first()
+    assert services.findings_route(actor=engineer, findings=[f], system=system) == 1
+    f.refresh_from_db()
+    assert f.system == system and f.scope_key == f"{system.pk}:bandit"
+
+
+def test_scope_is_system_plus_source(system, other_system):
+    a = run_import(BANDIT, system=system, source="bandit-ci")
+    b = run_import(BANDIT, system=system, source="bandit-nightly")
+    c = run_import(BANDIT, system=other_system, source="bandit-ci")
+    for run in (a, b, c):
+        assert counts(run) == (9, 0, 0, 0, 0)
+    assert Finding.objects.count() == 27
+    assert Finding.objects.values("scope_key").distinct().count() == 3
+    # emptying one scope closes only that scope's findings
+    empty = run_import(sarif_bytes([]), system=system, source="bandit-ci")
+    assert counts(empty) == (0, 0, 0, 9, 0)
+    assert Finding.objects.filter(state=S.CLOSED).count() == 9
+    assert not Finding.objects.filter(state=S.CLOSED).exclude(scope_key=f"{system.pk}:bandit-ci").exists()
+
+
+def test_routed_import_does_not_close_other_scopes(system, other_system):
+    """A report routed by rules must not close findings imported straight into a system with the same source."""
+    run_import(BANDIT, system=other_system, source="bandit")
+    MappingRule.objects.create(system=system, kind=MappingRule.Kind.ARTIFACT_GLOB, pattern="app/*")
+    routed = run_import(sarif_bytes([sarif_result(1, uri="app/x.py")]), source="bandit")
+    assert counts(routed) == (1, 0, 0, 0, 0)
+    assert not Finding.objects.filter(system=other_system).exclude(state=S.NEW).exists()
+    # the routed scopes themselves are still reconciled
+    again = run_import(sarif_bytes([sarif_result(2, uri="lib/y.py")]), source="bandit")
+    assert counts(again) == (1, 0, 0, 1, 0)
+    assert Finding.objects.get(system=system).state == S.CLOSED
+    assert Finding.objects.get(system__isnull=True).state == S.NEW
+
+
+def test_run_cannot_be_claimed_twice(system):
+    run = create_run(BANDIT, system=system)
+    assert import_run_execute(run.pk).status == ImportRun.Status.DONE
+    assert import_run_execute(run.pk) is None
+    run.refresh_from_db()
+    assert run.attempts == 1 and run.started_at and run.finished_at and run.lease_until is None
+
+
+def test_expired_lease_is_taken_over(system):
+    run = create_run(BANDIT, system=system)
+    ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.RUNNING, attempts=1,
+                                               lease_until=timezone.now() + timedelta(minutes=5))
+    assert import_run_execute(run.pk) is None  # its worker still owns it
+    ImportRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    done = import_run_execute(run.pk)
+    assert done.status == ImportRun.Status.DONE and done.attempts == 2
+    assert counts(done) == (9, 0, 0, 0, 0)
+
+
+def test_gives_up_after_repeated_crashes(system):
+    run = create_run(BANDIT, system=system)
+    ImportRun.objects.filter(pk=run.pk).update(status=ImportRun.Status.RUNNING, attempts=5,
+                                               lease_until=timezone.now() - timedelta(seconds=1))
+    done = import_run_execute(run.pk)
+    assert done.status == ImportRun.Status.FAILED and "attempts" in done.error
+    assert not Finding.objects.exists()
+
+
+@pytest.mark.parametrize("path,fmt,expected", [
+    ("sarif/codeql-semgrep-multirun.sarif", "auto", 4),
+    ("modelscan/modelscan-0.5.0.json", "modelscan", None),
+    ("picklescan/picklescan-1.0.5.txt", "auto", None),
+    ("garak/garak.report.jsonl", "auto", 6),
+    ("garak/garak.hitlog.jsonl", "garak", None),
+    ("gitleaks/gitleaks-report.json", "auto", 3),
+    ("trufflehog/trufflehog-git.jsonl", "auto", 3),
+    ("pip_audit/pip-audit-vulns.json", "auto", 4),
+    ("pip_audit/pip-audit-old-list.json", "pip_audit", None),
+    ("osv/osv-scanner.json", "auto", None),
+])
+def test_every_sample_format_imports_and_reimports_unchanged(system, path, fmt, expected):
+    first = run_import(DATA / path, system=system, source="sample", fmt=fmt)
+    assert first.status == ImportRun.Status.DONE, first.error
+    created = first.counts["created"]
+    assert created > 0 and (expected is None or created == expected)
+    assert Finding.objects.filter(system=system).count() == created
+    second = run_import(DATA / path, system=system, source="sample", fmt=fmt)
+    assert counts(second) == (0, 0, created, 0, 0)
