@@ -162,6 +162,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "AI risk governance: inventory, NIST AI RMF profiles, findings, risks.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 LOGGING = {

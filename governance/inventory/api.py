@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
+from django.db import IntegrityError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
@@ -14,14 +15,33 @@ from governance.accounts import permissions as perms
 from governance.accounts.models import User
 from governance.inventory import selectors, services
 from governance.inventory.forms import product_owners
-from governance.inventory.models import AISystem, DataCategory, DesignApproach
+from governance.inventory.models import AISystem, DataCategory, DesignApproach, LifecycleStage, RiskTier
+
+
+class EmailRelatedField(serializers.SlugRelatedField):
+    """A user given by email address; emails are stored lower-case, so match them that way."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="email", **kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data.strip().lower() if isinstance(data, str) else data)
+
+
+class SystemPagination(LimitOffsetPagination):
+    max_limit = 200
+
+
+class SystemFilterSerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=100, trim_whitespace=True)
+    stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False, allow_blank=True)
+    tier = serializers.ChoiceField(choices=RiskTier.choices, required=False, allow_blank=True)
+    archived = serializers.ChoiceField(choices=["0", "1"], required=False, allow_blank=True)
 
 
 class SystemSerializer(serializers.ModelSerializer):
-    business_owner = serializers.SlugRelatedField(slug_field="email", queryset=User.objects.none())
-    technical_owner = serializers.SlugRelatedField(
-        slug_field="email", queryset=User.objects.none(), required=False, allow_null=True
-    )
+    business_owner = EmailRelatedField(queryset=User.objects.none())
+    technical_owner = EmailRelatedField(queryset=User.objects.none(), required=False, allow_null=True)
     data_categories = serializers.ListField(
         child=serializers.ChoiceField(choices=DataCategory.choices), required=False, max_length=len(DataCategory)
     )
@@ -83,17 +103,42 @@ def _ownership_change(user, system, data) -> bool:
     return False
 
 
-@extend_schema(request=SystemSerializer, responses=SystemSerializer(many=True))
+def _save_or_400(save):
+    """A concurrent request can take the slug between validation and insert: report it like validation does."""
+    try:
+        return save()
+    except IntegrityError as exc:
+        if "slug" in str(exc):
+            raise serializers.ValidationError({"slug": ["This slug is already used by another system."]}) from exc
+        raise
+
+
+PAGINATED_SYSTEMS = inline_serializer(name="PaginatedSystemList", fields={
+    "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+    "previous": serializers.URLField(allow_null=True), "results": SystemSerializer(many=True),
+})
+
+
+@extend_schema(
+    methods=["GET"], operation_id="v1_systems_list", responses=PAGINATED_SYSTEMS,
+    parameters=[SystemFilterSerializer, OpenApiParameter("limit", int, description="Page size (at most 200)."),
+                OpenApiParameter("offset", int, description="Rows to skip.")],
+)
+@extend_schema(methods=["POST"], request=SystemSerializer, responses={201: SystemSerializer})
 @login_not_required
 @api_view(["GET", "POST"])
 def system_list(request: Request) -> Response:
     if request.method == "GET":
+        params = SystemFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
         filters = selectors.SystemFilters(
-            q=request.query_params.get("q", "")[:100], stage=request.query_params.get("stage", ""),
-            tier=request.query_params.get("tier", ""), archived=request.query_params.get("archived") == "1",
+            q=params.validated_data.get("q", ""), stage=params.validated_data.get("stage", ""),
+            tier=params.validated_data.get("tier", ""), archived=params.validated_data.get("archived") == "1",
         )
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(selectors.system_queryset(filters), request)
+        paginator = SystemPagination()
+        # a unique tie-breaker keeps limit/offset pages from overlapping when names repeat
+        queryset = selectors.system_queryset(filters).order_by("name", "pk")
+        page = paginator.paginate_queryset(queryset, request)
         return paginator.get_paginated_response(SystemSerializer(page, many=True, context={"request": request}).data)
     if not perms.can_create_system(request.user):
         raise PermissionDenied("Your role cannot register AI systems.")
@@ -103,7 +148,7 @@ def system_list(request: Request) -> Response:
     if not perms.can_edit_ownership(request.user):
         if data["business_owner"] != request.user or data.get("technical_owner"):
             raise PermissionDenied("You may register systems you own; ask a CISO to assign other owners.")
-    system = services.system_create(actor=request.user, data=data)
+    system = _save_or_400(lambda: services.system_create(actor=request.user, data=data))
     return Response(SystemSerializer(system, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
@@ -120,5 +165,5 @@ def system_detail(request: Request, slug: str) -> Response:
     serializer.is_valid(raise_exception=True)
     if _ownership_change(request.user, system, serializer.validated_data) and not perms.can_edit_ownership(request.user, system):
         raise PermissionDenied("Only a CISO or an admin can change ownership.")
-    system = services.system_update(actor=request.user, system=system, data=serializer.validated_data)
+    system = _save_or_400(lambda: services.system_update(actor=request.user, system=system, data=serializer.validated_data))
     return Response(SystemSerializer(system, context={"request": request}).data)
