@@ -9,13 +9,14 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import logging
 import zlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -33,6 +34,7 @@ UPDATED_FIELDS = [
 ]
 REOPEN_FROM = (FindingState.CLOSED, FindingState.FIXED)
 MAX_ATTEMPTS = 5
+log = logging.getLogger(__name__)
 
 
 def lease() -> timedelta:
@@ -87,6 +89,13 @@ def import_run_execute(run_id: int) -> ImportRun | None:
         _fail(run, "The report is nested too deeply to be a scanner report.")
     except MemoryError:
         _fail(run, "The report needs too much memory to parse.")
+    except (OperationalError, InterfaceError):
+        raise  # the database is unreachable: the task retries, the lease lets another worker take over
+    except DataError as exc:  # e.g. NUL characters, which PostgreSQL text and jsonb refuse
+        _fail(run, f"The report holds data the database cannot store: {exc}")
+    except Exception as exc:  # never leave a run RUNNING on a bug: say why it stopped
+        log.exception("Import %s failed", run.pk)
+        _fail(run, f"The import stopped on an unexpected error ({type(exc).__name__}: {str(exc)[:300]}).")
     return run
 
 

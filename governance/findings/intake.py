@@ -8,6 +8,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.files.base import File
 from django.db import transaction
+from django.utils import timezone
 
 from governance.audit.services import audit_record
 from governance.findings.models import ImportRun
@@ -50,6 +51,8 @@ def import_run_create(*, actor, stream: BinaryIO, filename: str, fmt: str, syste
         run.error = f"The report is {size / 1e6:.1f} MB; the limit is {cap / 1e6:.1f} MB (RAMPART_MAX_REPORT_BYTES)."
     else:
         run.report.save(filename or "report", File(stream), save=False)
+    if run.status == ImportRun.Status.FAILED:
+        run.finished_at = timezone.now()
     with transaction.atomic():
         run.save()
         audit_record(actor=actor, action="import.create", obj=run, system=system,

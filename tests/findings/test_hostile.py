@@ -1,0 +1,129 @@
+"""Hostile reports end as a failed ImportRun with a clear reason; nothing is half-written; other imports go on."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from governance.findings.models import Finding, FindingTransition, ImportRun
+from tests.findings.conftest import DATA, create_run, run_import, sarif_bytes, sarif_n, sarif_result, write_sarif_file
+
+pytestmark = pytest.mark.django_db
+HOSTILE = DATA / "hostile"
+
+EXPECTED_REASON = {
+    "empty.json": "empty",
+    "truncated-bandit.sarif": "truncated",
+    "latin1-gitleaks.json": "not UTF-8",
+    "malformed-gitleaks.json": "malformed JSON",
+    "wrong-format.json": "Unrecognised report format",
+    "deep-200-gitleaks.json": "nesting deeper than 64 levels",
+}
+
+
+def test_every_hostile_sample_is_covered():
+    assert sorted(EXPECTED_REASON) == sorted(p.name for p in HOSTILE.iterdir())
+
+
+def assert_failed(run: ImportRun, reason: str) -> None:
+    assert run.status == ImportRun.Status.FAILED
+    assert reason.lower() in run.error.lower(), run.error
+    assert run.counts == {} and run.finished_at is not None and run.lease_until is None
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_REASON))
+def test_hostile_sample_fails_with_a_reason(system, name):
+    run = run_import(HOSTILE / name, system=system, fmt="auto")
+    assert_failed(run, EXPECTED_REASON[name])
+    assert not Finding.objects.exists()
+
+
+@pytest.mark.parametrize("name,fmt", [("truncated-bandit.sarif", "sarif"), ("malformed-gitleaks.json", "gitleaks"),
+                                      ("wrong-format.json", "osv"), ("deep-200-gitleaks.json", "gitleaks")])
+def test_hostile_sample_with_explicit_format(system, name, fmt):
+    run = run_import(HOSTILE / name, system=system, fmt=fmt)
+    assert run.status == ImportRun.Status.FAILED and run.error.startswith("The report could not be read")
+
+
+def test_oversized_report_is_refused_unstored(system, settings):
+    settings.RAMPART_MAX_REPORT_BYTES = 1000
+    data = sarif_n(20)
+    run = create_run(data, system=system)
+    assert_failed(run, "limit is")
+    assert "RAMPART_MAX_REPORT_BYTES" in run.error and run.size == len(data) and run.sha256
+    assert not run.report  # never stored
+    assert not Finding.objects.exists()
+
+
+@pytest.mark.parametrize("fmt", ["auto", "sarif", "gitleaks", "picklescan", "trufflehog"])
+def test_binary_file_fails(system, fmt):
+    data = bytes(range(256)) * 64 + os.urandom(4096)
+    run = run_import(data, system=system, fmt=fmt, filename="model.bin")
+    assert run.status == ImportRun.Status.FAILED, run.counts
+    assert run.error.startswith("The report could not be read")
+    assert not Finding.objects.exists()
+
+
+def test_nul_characters_in_scanner_text(system):
+    """PostgreSQL text and jsonb refuse NUL: the import must not crash the worker (stuck RUNNING)."""
+    data = sarif_bytes([sarif_result(1, message="before\x00after"), sarif_result(2)])
+    run = run_import(data, system=system)
+    assert run.status in (ImportRun.Status.DONE, ImportRun.Status.FAILED)
+    if run.status == ImportRun.Status.DONE:
+        assert Finding.objects.filter(system=system).count() == 2
+        assert not Finding.objects.filter(description__contains="\x00").exists()
+    else:
+        assert "NUL" in run.error and not Finding.objects.exists()
+
+
+def test_huge_numbers_and_odd_types(system):
+    odd = sarif_result(3)
+    odd["locations"][0]["physicalLocation"]["region"]["startLine"] = 10**30
+    odd2 = sarif_result(4)
+    odd2["properties"]["issue_severity"] = ["HIGH"]
+    run = run_import(sarif_bytes([odd, odd2, sarif_result(5)]), system=system)
+    assert run.status in (ImportRun.Status.DONE, ImportRun.Status.FAILED)
+    if run.status == ImportRun.Status.FAILED:
+        assert run.error and not Finding.objects.exists()
+
+
+def test_failure_halfway_writes_nothing(system, settings, tmp_path):
+    """5,000 valid results then a truncation: several batches ran, yet zero findings remain."""
+    settings.RAMPART_IMPORT_BATCH = 500
+    path = write_sarif_file(tmp_path / "big.sarif", 5000)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 50])  # cut inside the last results
+    run = run_import(path, system=system)
+    assert_failed(run, "truncated")
+    assert Finding.objects.count() == 0 and FindingTransition.objects.count() == 0
+
+
+def test_failure_halfway_of_a_reimport_keeps_the_previous_state(system, settings, tmp_path):
+    settings.RAMPART_IMPORT_BATCH = 500
+    first = run_import(write_sarif_file(tmp_path / "a.sarif", 2000), system=system)
+    assert first.counts["created"] == 2000
+    before = list(Finding.objects.order_by("id").values_list("id", "state", "last_import_id", "last_seen"))
+    path = write_sarif_file(tmp_path / "b.sarif", 1500, start=1000)
+    path.write_bytes(path.read_bytes()[:-30])
+    run = run_import(path, system=system)
+    assert run.status == ImportRun.Status.FAILED
+    assert list(Finding.objects.order_by("id").values_list("id", "state", "last_import_id", "last_seen")) == before
+    assert FindingTransition.objects.count() == 0
+
+
+def test_other_imports_still_run_after_failures(system, other_system):
+    for name in EXPECTED_REASON:
+        run_import(HOSTILE / name, system=system)
+    ok = run_import(DATA / "sarif" / "bandit.sarif", system=system)
+    assert ok.status == ImportRun.Status.DONE and ok.counts["created"] == 9
+    ok2 = run_import(DATA / "gitleaks" / "gitleaks-report.json", system=other_system, source="gitleaks")
+    assert ok2.status == ImportRun.Status.DONE and ok2.counts["created"] == 3
+    assert ImportRun.objects.filter(status=ImportRun.Status.FAILED).count() == len(EXPECTED_REASON)
+
+
+def test_reason_is_shown_on_the_import_page(client, engineer, system):
+    run = run_import(HOSTILE / "truncated-bandit.sarif", system=system)
+    client.force_login(engineer)
+    body = client.get(run.get_absolute_url()).content.decode()
+    assert "truncated" in body
