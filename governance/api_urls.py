@@ -3,6 +3,7 @@ from django.urls import path
 
 from governance.findings import api as findings_api
 from governance.inventory import api as inventory_api
+from governance.lineage import api as lineage_api
 from governance.risks import api as risks_api
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("risks/", risks_api.risk_list, name="api-risk-list"),
     path("risks/<str:ref>/", risks_api.risk_detail, name="api-risk-detail"),
     path("risks/<str:ref>/decision", risks_api.risk_decision, name="api-risk-decision"),
+    path("lineage", lineage_api.lineage_receive, name="api-lineage"),
     path("imports/", findings_api.import_create, name="api-import-create"),
     path("imports/<int:pk>/", findings_api.import_detail, name="api-import-detail"),
     path("findings/", findings_api.finding_list, name="api-finding-list"),

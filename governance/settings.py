@@ -104,6 +104,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 RAMPART_MAX_REPORT_BYTES = env("RAMPART_MAX_REPORT_BYTES", 100 * 1024 * 1024, cast=int)
 
 RAMPART_SLA_DAYS = parse_sla(env("RAMPART_SLA_DAYS", "critical=7,high=30,medium=90,low=180"))
+RAMPART_MAX_LINEAGE_EVENT_BYTES = env("RAMPART_MAX_LINEAGE_EVENT_BYTES", 2 * 1024 * 1024, cast=int)
 RAMPART_IMPORT_BATCH = env("RAMPART_IMPORT_BATCH", 2000, cast=int)
 RAMPART_OUTBOUND_ALLOWED_HOSTS = env("RAMPART_OUTBOUND_ALLOWED_HOSTS", [], cast=list)
 RAMPART_IMPORT_LEASE_SECONDS = env("RAMPART_IMPORT_LEASE_SECONDS", 300, cast=int)
@@ -143,6 +144,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "imports-resume-stale": {"task": "worker.tasks.imports_resume_stale", "schedule": 60.0},
     "pull-sources": {"task": "worker.tasks.pull_sources_due", "schedule": 60.0},
+    "lineage-process": {"task": "worker.tasks.process_lineage", "schedule": 60.0},
     "acceptances-expire": {"task": "worker.tasks.acceptances_expire", "schedule": 300.0},
 }
 

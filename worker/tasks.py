@@ -40,3 +40,11 @@ def acceptances_expire() -> int:
 
     acceptances_warn()
     return expire()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=8)
+def process_lineage() -> int:
+    """Apply pending OpenLineage events to the provenance graph (safe to run concurrently)."""
+    from governance.lineage.services import events_process
+
+    return events_process()

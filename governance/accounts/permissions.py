@@ -12,14 +12,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.add_aisystem", "inventory.change_any_system", "inventory.change_ownership",
         "inventory.archive_any_system", "rmf.assess_any_system", "risks.decide_any",
         "audit.view_auditevent", "findings.triage_findings", "risks.manage_any_risks",
-        "tabletop.run_exercises",
+        "tabletop.run_exercises", "lineage.send_lineage", "lineage.manage_connectors",
     ],
     Role.PRODUCT_OWNER: [
         "inventory.add_aisystem", "inventory.change_own_system", "inventory.archive_own_system",
         "rmf.assess_own_system", "risks.decide_own", "risks.manage_own_risks",
     ],
     Role.ENGINEER: [
-        "inventory.change_technical_fields", "rmf.assess_any_system", "findings.triage_findings",
+        "inventory.change_technical_fields", "lineage.send_lineage", "rmf.assess_any_system", "findings.triage_findings",
         "risks.manage_any_risks",
     ],
     Role.FACILITATOR: ["tabletop.run_exercises"],
@@ -27,7 +27,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.add_aisystem", "inventory.change_any_system", "inventory.change_ownership",
         "inventory.archive_any_system", "rmf.assess_any_system", "audit.view_auditevent",
         "findings.triage_findings", "risks.manage_any_risks", "tabletop.run_exercises",
-        "accounts.manage_users",
+        "accounts.manage_users", "lineage.send_lineage", "lineage.manage_connectors",
     ],
 }
 
@@ -100,3 +100,8 @@ def can_manage_risks(user, system) -> bool:
 
 def can_create_risks(user) -> bool:
     return user.has_perm("risks.manage_any_risks") or user.has_perm("risks.manage_own_risks")
+
+
+def can_edit_matrix(user) -> bool:
+    """The risk matrix (levels, labels, cell colours) is set by CISOs and admins: changing it re-rates every risk."""
+    return user.has_perm("risks.decide_any") or user.has_perm("accounts.manage_users")
