@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from governance.accounts import permissions as perms
 from governance.inventory.models import AISystem
@@ -31,9 +33,15 @@ def _assessment(pk: int) -> RmfAssessment:
     )
 
 
+def _in_profile(a: RmfAssessment) -> str:
+    return f"{reverse('rmf:profile', args=[a.system.slug])}#assessment-{a.pk}"
+
+
 def assessment_row(request: HttpRequest, pk: int) -> HttpResponse:
-    """The read-only row (used by 'cancel')."""
+    """The read-only row (used by 'cancel'); without htmx, the row in its profile."""
     a = _assessment(pk)
+    if not request.htmx:
+        return redirect(_in_profile(a))
     return render(request, "rmf/profile.html#row", {"a": a, "can_assess": perms.can_assess(request.user, a.system)})
 
 
@@ -44,6 +52,9 @@ def assessment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = AssessmentForm(request.POST or None, instance=a)
     if request.method == "POST" and form.is_valid():
         a = services.assessment_update(actor=request.user, assessment=a, data=form.cleaned_data)
+        if not request.htmx:  # a plain form post (no JavaScript): back to the profile
+            messages.success(request, f"{a.subcategory.ident} saved.")
+            return redirect(_in_profile(a))
         a = _assessment(a.pk)
         coverage = selectors.coverage_by_function(a.system)
         return render(request, "rmf/assessment_saved.html", {
@@ -52,7 +63,9 @@ def assessment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         a = _assessment(pk)
     status = 400 if form.errors else 200
-    return render(request, "rmf/profile.html#edit-row", {"a": a, "form": form}, status=status)
+    # htmx swaps the row in place; a plain link or form post gets a whole page around the same row
+    template = "rmf/profile.html#edit-row" if request.htmx else "rmf/assessment_page.html"
+    return render(request, template, {"a": a, "form": form}, status=status)
 
 
 def portfolio(request: HttpRequest) -> HttpResponse:
