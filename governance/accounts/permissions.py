@@ -88,6 +88,11 @@ def can_triage(user) -> bool:
     return user.has_perm("findings.triage_findings")
 
 
+def can_triage_system(user, system) -> bool:
+    """Engineers, CISOs and admins triage any finding; a product owner those of the systems they own."""
+    return can_triage(user) or (system is not None and user.has_perm("inventory.change_own_system") and _owns(user, system))
+
+
 def can_import(user, system=None) -> bool:
     """Engineers, CISOs and admins import for any system; a product owner for the systems they own."""
     return can_triage(user) or (system is not None and user.has_perm("inventory.change_own_system") and _owns(user, system))

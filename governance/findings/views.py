@@ -46,7 +46,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def bulk(request: HttpRequest) -> HttpResponse:
-    if not perms.can_triage(request.user):
+    if not perms.can_triage(request.user) and not request.user.owned_systems.exists():
         raise PermissionDenied("Your role cannot triage findings.")
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
     form = BulkForm(request.POST, id_list=ids)
@@ -58,7 +58,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
             for e in errors:
                 messages.error(request, e)
         return redirect(back)
-    findings = list(Finding.objects.filter(pk__in=ids))
+    findings = list(Finding.objects.filter(pk__in=ids).select_related("system"))
+    if not perms.can_triage(request.user) and not all(perms.can_triage_system(request.user, f.system) for f in findings):
+        raise PermissionDenied("You may triage only the findings of the systems you own.")
     action = form.cleaned_data["action"]
     if action == "assign":
         n = services.findings_assign(actor=request.user, findings=findings, assignee=form.cleaned_data["assignee"])
@@ -80,7 +82,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such finding.")
     return render(request, "findings/detail.html", {
         "f": finding, "transitions": selectors.finding_transitions(finding),
-        "can_triage": perms.can_triage(request.user), "bulk_form": BulkForm(),
+        "can_triage": perms.can_triage_system(request.user, finding.system), "bulk_form": BulkForm(),
     })
 
 
