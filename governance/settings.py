@@ -145,6 +145,7 @@ CELERY_BEAT_SCHEDULE = {
     "imports-resume-stale": {"task": "worker.tasks.imports_resume_stale", "schedule": 60.0},
     "pull-sources": {"task": "worker.tasks.pull_sources_due", "schedule": 60.0},
     "lineage-process": {"task": "worker.tasks.process_lineage", "schedule": 60.0},
+    "lineage-rules": {"task": "worker.tasks.lineage_rules", "schedule": 900.0},
     "acceptances-expire": {"task": "worker.tasks.acceptances_expire", "schedule": 300.0},
 }
 

@@ -48,3 +48,13 @@ def process_lineage() -> int:
     from governance.lineage.services import events_process
 
     return events_process()
+
+
+@shared_task(acks_late=True)
+def lineage_rules() -> int:
+    """Sync the inventory into the graph, then evaluate the provenance rules into findings."""
+    from governance.lineage.rules import rules_evaluate
+    from governance.lineage.services import inventory_sync
+
+    inventory_sync()
+    return len(rules_evaluate())
