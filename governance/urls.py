@@ -10,6 +10,8 @@ urlpatterns = [
     path("systems/", include("governance.inventory.urls")),
     path("rmf/", include("governance.rmf.urls")),
     path("findings/", include("governance.findings.urls")),
+    path("risks/", include("governance.risks.urls")),
+    path("lineage/", include("governance.lineage.urls")),
     path("audit/", include("governance.audit.urls")),
     path("api/v1/", include("governance.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),

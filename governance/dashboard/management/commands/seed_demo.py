@@ -8,6 +8,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         logins = seed_demo()
+        from governance.lineage.demo import seed_lineage
+        from governance.lineage.rules import rules_evaluate
+
+        seed_lineage()
+        rules_evaluate()
         self.stdout.write("Demo logins (password: %s):" % DEMO_PASSWORD)
         for email, role in logins:
             self.stdout.write(f"  {role:<14} {email}")
