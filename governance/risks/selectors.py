@@ -91,3 +91,53 @@ def risk_history(risk: Risk):
         | Q(object_type="risks.decision", object_id__in=decision_ids)
         | Q(object_type="risks.mitigationaction", object_id__in=action_ids))
         .order_by("-seq")[:100])
+
+
+# --- screens --------------------------------------------------------------------------------------
+
+SNAPSHOT_IGNORED = {"status", "updated_at"}  # a decision itself moves the status
+
+
+def snapshot_changes(signed: dict | None, current: dict) -> list[str]:
+    """Which parts of the risk differ from what was signed (status and timestamps aside)."""
+    if not signed:
+        return []
+    keys = (set(signed) | set(current)) - SNAPSHOT_IGNORED
+    return sorted(k for k in keys if signed.get(k) != current.get(k))
+
+
+@dataclass
+class RiskPage:
+    risk: Risk
+    decisions: list
+    open_findings: int
+    history: list
+
+
+def risk_page(ref: str) -> RiskPage:
+    """Everything the risk page shows, in a fixed number of queries."""
+    from governance.risks.services import decision_snapshot
+
+    risk = risk_detail(ref)
+    decisions = list(risk.decisions.select_related("requested_by", "decided_by"))
+    current = decision_snapshot(risk) if any(d.snapshot for d in decisions) else {}
+    for d in decisions:
+        d.changed_since = snapshot_changes(d.snapshot, current) if d.snapshot else []
+    open_findings = sum(1 for f in risk.findings.all() if f.state in OPEN_STATES)
+    return RiskPage(risk=risk, decisions=decisions, open_findings=open_findings,
+                    history=list(risk_history(risk).select_related("actor")))
+
+
+def system_risk_summary(system) -> dict:
+    """Open risks of one system by residual level, plus awaiting sign-off and overdue: one query."""
+    rows = (Risk.objects.filter(system=system).exclude(status=RiskStatus.CLOSED).order_by()
+            .values("residual_level").annotate(
+                n=Count("id"), awaiting=Count("id", filter=Q(status=RiskStatus.AWAITING_DECISION)),
+                overdue=Count("id", filter=Q(due_date__lt=timezone.localdate()))))
+    summary = {"open": 0, "awaiting": 0, "overdue": 0, "by_level": {}}
+    for row in rows:
+        summary["open"] += row["n"]
+        summary["awaiting"] += row["awaiting"]
+        summary["overdue"] += row["overdue"]
+        summary["by_level"][row["residual_level"]] = row["n"]
+    return summary

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -44,7 +45,7 @@ def _set_relations(risk: Risk, relations: dict) -> None:
 
 @transaction.atomic
 def risk_create(*, actor, system, data: dict, relations: dict | None = None) -> Risk:
-    risk = Risk(system=system, created_by=actor if getattr(actor, "pk", None) else None, ref=f"TMP-{timezone.now().timestamp()}")
+    risk = Risk(system=system, created_by=actor if getattr(actor, "pk", None) else None, ref=f"TMP-{uuid.uuid4().hex[:16]}")  # fits max_length=20; replaced below
     for name in RISK_FIELDS:
         if name in data:
             setattr(risk, name, data[name])

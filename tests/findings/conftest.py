@@ -87,3 +87,17 @@ def dump_findings(**filters) -> list[dict]:
 
 def fingerprints_and_states(**filters) -> list[tuple[str, str]]:
     return list(Finding.objects.filter(**filters).order_by("fingerprint").values_list("fingerprint", "state"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """transactional_db empties every table after the test (role groups come back through post_migrate):
+    put the RMF catalogues back so that later tests in the session still find them."""
+    yield
+    if nextitem is not None and "transactional_db" in getattr(item, "fixturenames", ()):
+        from pytest_django.plugin import blocking_manager_key
+
+        from governance.rmf.catalogues import load_catalogues
+
+        with item.config.stash[blocking_manager_key].unblock():
+            load_catalogues()
