@@ -24,12 +24,14 @@ def _database_ok() -> tuple[bool, str]:
 def _broker_ok() -> tuple[bool, str]:
     from worker.celery import app
 
+    url = app.conf.broker_write_url or app.conf.broker_url or ""
+    scheme = url.split("://", 1)[0] or "broker"  # name the transport, never the URL (it may hold a password)
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             return True, conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
     except Exception as exc:
-        return False, f"{type(exc).__name__}: {exc}"[:200]
+        return False, f"{scheme}: {type(exc).__name__}: {exc}"[:200]
 
 
 @never_cache
