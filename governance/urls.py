@@ -11,6 +11,7 @@ urlpatterns = [
     path("rmf/", include("governance.rmf.urls")),
     path("findings/", include("governance.findings.urls")),
     path("risks/", include("governance.risks.urls")),
+    path("risks/", include("governance.risks.urls")),
     path("lineage/", include("governance.lineage.urls")),
     path("audit/", include("governance.audit.urls")),
     path("api/v1/", include("governance.api_urls")),

@@ -103,4 +103,99 @@ def seed_demo() -> list[tuple[str, str]]:
                     "status": status, "owner": users["engineer@rampart.local"],
                     "last_reviewed": date.today() - timedelta(days=rng.randint(3, 200)),
                 })
+    _seed_risks(users)
     return [(email, role) for email, _, role in DEMO_USERS]
+
+
+# (system, title, description, inherent (L, I), residual (L, I) or None, treatment, plan, owner, due in days,
+#  RMF subcategories, references (catalogue, ident), actions, sign-off: None | "accepted:<days>" | "pending" |
+#  "rejected" | "expired")
+DEMO_RISKS = [
+    ("support-copilot", "Prompt injection through help-centre articles exfiltrates ticket PII",
+     "An attacker who can edit a help-centre article plants instructions that make the copilot include other "
+     "customers' ticket details in a draft.", (4, 4), (3, 3), "mitigate",
+     "Strip instructions from retrieved text, restrict the tools the copilot can call, PII filter on drafts.",
+     "engineer@rampart.local", 45, ["MAP 5.1", "MEASURE 2.7"], [("owasp-llm", "LLM01"), ("owasp-llm", "LLM02"),
+     ("trustworthiness", "PRIVACY_ENHANCED"), ("ai-600-1", "data-privacy")],
+     [("Add retrieved-content sanitiser", "done"), ("PII filter on outgoing drafts", "in_progress")], "accepted:21"),
+    ("support-copilot", "Hallucinated refund policy reaches customers",
+     "Drafts state refund terms that do not exist; agents approve them under time pressure.", (4, 3), (2, 3),
+     "mitigate", "Ground answers in the policy pages only; show the source next to every draft.",
+     "po@rampart.local", 30, ["MEASURE 2.5"], [("owasp-llm", "LLM09"), ("ai-600-1", "confabulation")],
+     [("Cite sources in drafts", "planned")], "pending"),
+    ("fraud-scoring", "Pickle model artefact can execute code when loaded",
+     "fraud-xgb 7.2.0 is stored as a pickle; anyone who can write to the model registry can run code in scoring.",
+     (3, 5), (2, 5), "mitigate", "Move to a safe serialisation format; sign artefacts; restrict registry writes.",
+     "engineer@rampart.local", 60, ["MANAGE 1.3"], [("atlas-technique", "AML.T0010"), ("owasp-llm", "LLM03"),
+     ("trustworthiness", "SECURE_AND_RESILIENT")], [("Sign model artefacts", "in_progress")], "accepted:120"),
+    ("fraud-scoring", "Model drift after card-scheme rule change",
+     "New chargeback rules change the label distribution; precision may drop without anyone noticing.", (3, 4),
+     (2, 3), "mitigate", "Weekly drift report; retrain trigger on PSI > 0.2.", "po2@rampart.local", -10,
+     ["MEASURE 2.4"], [("trustworthiness", "VALID_AND_RELIABLE")], [], None),
+    ("resume-screener", "Historic hiring decisions encode gender bias",
+     "Training labels come from 2019-2024 decisions, which under-selected women for engineering roles.", (4, 5),
+     (3, 4), "mitigate", "Re-weight training data; disparate-impact test before each release.", "po2@rampart.local",
+     90, ["MEASURE 2.11", "MAP 1.1"], [("trustworthiness", "FAIR_WITH_HARMFUL_BIAS_MANAGED"),
+     ("ai-600-1", "harmful-bias-homogenization")], [("Disparate-impact test suite", "planned")], "rejected"),
+    ("code-review-agent", "Generated tests escape the sandbox",
+     "The agent runs tests it wrote; a sandbox escape would reach the CI network.", (2, 5), (1, 5), "accept",
+     "gVisor sandbox without network or secrets; accepted while the isolation review is pending.",
+     "engineer@rampart.local", 20, ["MANAGE 1.3"], [("owasp-llm", "LLM06"), ("owasp-llm", "LLM05")], [], "expired"),
+    ("public-docs-chatbot", "Chatbot quotes outdated security guidance",
+     "Old documentation pages are still indexed; answers may recommend deprecated settings.", (3, 2), None,
+     "", "", "po@rampart.local", 14, [], [("owasp-llm", "LLM09")], [], None),
+    ("demand-forecast", "Forecast outage during peak season",
+     "A failed weekly run leaves stores without a forecast in the busiest weeks.", (2, 3), (1, 3), "accept",
+     "Fallback to last year's forecast; on-call during peak.", "po2@rampart.local", 120, [],
+     [("trustworthiness", "VALID_AND_RELIABLE")], [], "accepted:200"),
+]
+
+
+def _seed_risks(users) -> None:
+    """A living register: rated risks, acceptances (one expiring soon), one awaiting sign-off, one expired."""
+    from django.utils import timezone
+
+    from governance.risks import services as risks
+    from governance.risks.models import Risk
+    from governance.rmf.models import ReferenceItem, RmfSubcategory
+
+    engineer = users["engineer@rampart.local"]
+    for (slug, title, description, inherent, residual, treatment, plan, owner, due, rmf_ids, ref_ids, actions,
+         signoff) in DEMO_RISKS:
+        system = AISystem.objects.filter(slug=slug).select_related("business_owner").first()
+        if system is None or Risk.objects.filter(system=system, title=title).exists():
+            continue
+        refs = [r for r in ReferenceItem.objects.filter(ident__in=[i for _, i in ref_ids])
+                if (r.catalogue, r.ident) in set(ref_ids)]
+        risk = risks.risk_create(actor=engineer, system=system, data={
+            "title": title, "description": description, "treatment": treatment, "treatment_plan": plan,
+            "owner": users[owner], "due_date": date.today() + timedelta(days=due),
+            "inherent_likelihood": inherent[0], "inherent_impact": inherent[1],
+            "residual_likelihood": residual[0] if residual else None, "residual_impact": residual[1] if residual else None,
+        }, relations={"rmf_subcategories": list(RmfSubcategory.objects.filter(version="1.0", ident__in=rmf_ids)),
+                      "references": refs})
+        for action_title, status in actions:
+            action = risks.mitigation_add(actor=engineer, risk=risk, data={
+                "title": action_title, "owner": engineer, "due_date": date.today() + timedelta(days=due // 2 or 7)})
+            if status != "planned":
+                risks.mitigation_set_status(actor=engineer, action=action, status=status)
+        if signoff is None:
+            continue
+        decider = system.business_owner
+        risks.decision_request(actor=engineer, risk=risk, kind="residual_risk",
+                               note="Residual level after the planned mitigations; please review before the next release.")
+        if signoff == "pending":
+            continue
+        if signoff == "rejected":
+            risks.decision_decide(actor=decider, risk=risk, accept=False, justification="Not acceptable for a hiring "
+                                  "system: show the disparate-impact results first.", expires_at=None)
+        elif signoff == "expired":  # accepted for a moment, then expired by the same code the beat task runs
+            now = timezone.now()
+            risks.decision_decide(actor=decider, risk=risk, accept=True, justification="Temporary acceptance until the "
+                                  "isolation review.", expires_at=now + timedelta(seconds=1))
+            risks.acceptances_expire(now=now + timedelta(seconds=2))
+        else:
+            days = int(signoff.split(":")[1])
+            risks.decision_decide(actor=decider, risk=risk, accept=True, justification="Mitigations in place and "
+                                  "monitored; residual risk within appetite for this tier.",
+                                  expires_at=timezone.now() + timedelta(days=days))

@@ -31,6 +31,7 @@ class UploadForm(forms.Form):
 BULK_ACTIONS = [
     ("confirm", "Confirm"), ("false_positive", "False positive"), ("risk_accepted", "Risk accepted"),
     ("fixed", "Mark fixed"), ("reopen", "Reopen"), ("assign", "Assign to"),
+    ("link_risk", "Link to risk"), ("create_risk", "Create risk from selected"),
 ]
 
 
@@ -40,6 +41,7 @@ class BulkForm(forms.Form):
     reason = forms.CharField(max_length=2000, required=False)
     assignee = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False,
                                       empty_label="Assignee…")
+    risk = forms.CharField(max_length=20, required=False)
 
     ACTION_STATES = {"confirm": FindingState.CONFIRMED, "false_positive": FindingState.FALSE_POSITIVE,
                      "risk_accepted": FindingState.RISK_ACCEPTED, "fixed": FindingState.FIXED, "reopen": FindingState.NEW}
@@ -59,6 +61,8 @@ class BulkForm(forms.Form):
             self.add_error("reason", "Say why: a reason is required.")
         if action == "assign" and not data.get("assignee"):
             self.add_error("assignee", "Choose who to assign to.")
+        if action == "link_risk" and not (data.get("risk") or "").strip():
+            self.add_error("risk", "Give the risk's reference, e.g. RISK-0001.")
         return data
 
 

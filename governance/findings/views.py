@@ -4,6 +4,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from governance.accounts import permissions as perms
@@ -12,6 +14,8 @@ from governance.findings.forms import BulkForm, MappingRuleForm, UploadForm
 from governance.findings.intake import import_run_create
 from governance.findings.models import Finding, FindingState, ImportRun, MappingRule, Severity
 from governance.inventory.models import AISystem
+from governance.risks import services as risk_services
+from governance.risks.models import Risk
 
 
 def _queue_filters(request: HttpRequest) -> selectors.QueueFilters:
@@ -65,6 +69,12 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if action == "assign":
         n = services.findings_assign(actor=request.user, findings=findings, assignee=form.cleaned_data["assignee"])
         messages.success(request, f"{n} finding{'s' if n != 1 else ''} assigned to {form.cleaned_data['assignee']}.")
+    elif action == "link_risk":
+        return _link_to_risk(request, findings, form.cleaned_data["risk"], back)
+    elif action == "create_risk":
+        systems = {f.system.slug for f in findings if f.system_id}
+        query = urlencode({"system": systems.pop() if len(systems) == 1 else "", "findings": ",".join(str(f.pk) for f in findings)})
+        return redirect(f"{reverse('risks:create')}?{query}")
     else:
         to_state = BulkForm.ACTION_STATES[action]
         n = services.findings_transition(actor=request.user, findings=findings, to_state=to_state,
@@ -72,6 +82,22 @@ def bulk(request: HttpRequest) -> HttpResponse:
         skipped = len(findings) - n
         messages.success(request, f"{n} finding{'s' if n != 1 else ''} moved to “{FindingState(to_state).label}”"
                          + (f"; {skipped} skipped (not allowed from their state)." if skipped else "."))
+    return redirect(back)
+
+
+def _link_to_risk(request: HttpRequest, findings: list, ref: str, back: str) -> HttpResponse:
+    """Link findings to a risk of the same system; findings of other systems are skipped and counted."""
+    risk = Risk.objects.select_related("system").filter(ref=ref.strip().upper()).first()
+    if risk is None:
+        messages.error(request, f"No risk “{ref.strip()}” in the register.")
+        return redirect(back)
+    if not perms.can_manage_risks(request.user, risk.system):
+        raise PermissionDenied("You may not change risks of this system.")
+    same = [f for f in findings if f.system_id == risk.system_id]
+    n = risk_services.risk_link_findings(actor=request.user, risk=risk, findings=same)
+    skipped = len(findings) - len(same)
+    messages.success(request, f"{n} finding{'s' if n != 1 else ''} linked to {risk.ref}"
+                     + (f"; {skipped} skipped (another system than {risk.system.name})." if skipped else "."))
     return redirect(back)
 
 

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from governance.accounts import permissions as perms
@@ -13,6 +14,9 @@ from governance.inventory.forms import AIModelForm, AISystemForm, DatasetForm, p
 from governance.inventory.models import AIModel, AISystem, Dataset, LifecycleStage, RiskTier
 from governance.rmf.selectors import coverage_by_function
 from governance.rmf.charts import coverage_figure_json
+from governance.risks import gate as release_gate
+from governance.risks import selectors as risk_selectors
+from governance.risks.matrix import get_matrix
 
 
 def _filters(request: HttpRequest) -> selectors.SystemFilters:
@@ -21,7 +25,7 @@ def _filters(request: HttpRequest) -> selectors.SystemFilters:
         q=request.GET.get("q", "").strip()[:100],
         stage=request.GET.get("stage", "") if request.GET.get("stage") in LifecycleStage.values else "",
         tier=request.GET.get("tier", "") if request.GET.get("tier") in RiskTier.values else "",
-        owner=int(owner) if owner.isdigit() else None,
+        owner=int(owner) if owner.isascii() and owner.isdigit() else None,  # "²".isdigit() is True
         archived=request.GET.get("archived") == "1",
         sort=request.GET.get("sort", "name") if request.GET.get("sort") in selectors.SORTS else "name",
     )
@@ -35,8 +39,11 @@ def system_list(request: HttpRequest) -> HttpResponse:
         "owners": product_owners().order_by("email"), "can_create": perms.can_create_system(request.user),
         "querystring": request.GET.copy(),
     }
-    template = "inventory/list.html#results" if request.htmx and not request.htmx.boosted else "inventory/list.html"
-    return render(request, template, context)
+    # htmx gets the #results partial, except for boosted links and history restores (they need the whole page)
+    partial = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
+    response = render(request, "inventory/list.html#results" if partial else "inventory/list.html", context)
+    patch_vary_headers(response, ["HX-Request"])  # same URL, two bodies: caches must not mix them up
+    return response
 
 
 def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
@@ -49,6 +56,10 @@ def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "coverage": coverage,
         "coverage_figure": coverage_figure_json(coverage),
         "history": system_history(system, limit=20),
+        "gate": release_gate.evaluate(system),
+        "risk_summary": risk_selectors.system_risk_summary(system),
+        "can_add_risk": perms.can_manage_risks(request.user, system) and not system.is_archived,
+        "risk_levels": sorted(get_matrix().levels, key=lambda lv: -lv["rank"]),
         "can_edit": perms.can_edit_system(request.user, system),
         "can_archive": perms.can_archive_system(request.user, system),
         "can_assess": perms.can_assess(request.user, system),

@@ -1,0 +1,63 @@
+"""The register's heat map: inherent vs residual positions on the matrix, built on the server, sent as JSON."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from governance.risks.models import RiskMatrix
+
+MAX_REFS_IN_HOVER = 12
+
+
+def _pale(colour: str, keep: float = 0.28) -> str:
+    """The colour mixed with white: empty cells show their level without shouting."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "#%02x%02x%02x" % tuple(round(255 - (255 - c) * keep) for c in (r, g, b))
+
+
+def _hover_refs(refs: list[str]) -> str:
+    shown = ", ".join(refs[:MAX_REFS_IN_HOVER])
+    more = len(refs) - MAX_REFS_IN_HOVER
+    return shown + (f" … and {more} more" if more > 0 else "") if refs else "no risks"
+
+
+def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list[str]]]) -> str:
+    """Two heat maps side by side; each cell has its level's colour (pale when empty) and the count as text."""
+    rows, cols = matrix.size
+    levels = sorted(matrix.levels, key=lambda lv: lv["rank"])
+    index = {lv["key"]: k for k, lv in enumerate(levels)}
+    # Two shades per level: pale (no risk in the cell) and full. A stepwise colour scale over 2 × levels bands.
+    shades = [c for lv in levels for c in (_pale(lv["colour"]), lv["colour"])]
+    bands = len(shades)
+    colorscale = [pair for k, c in enumerate(shades) for pair in ([k / bands, c], [(k + 1) / bands, c])]
+    x = [f"{j}·{label}" for j, label in enumerate(matrix.impact_labels, start=1)]
+    y = [f"{i}·{label}" for i, label in enumerate(matrix.likelihood_labels, start=1)]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Inherent", "Residual"), horizontal_spacing=0.12)
+    for col, side in enumerate(("inherent", "residual"), start=1):
+        z, text, hover = [], [], []
+        for i in range(1, rows + 1):
+            z_row, t_row, h_row = [], [], []
+            for j in range(1, cols + 1):
+                key = matrix.cells[i - 1][j - 1]
+                refs = cells[side].get((i, j), [])
+                z_row.append(index.get(key, 0) * 2 + (1 if refs else 0) + 0.5)
+                t_row.append(str(len(refs)) if refs else "")
+                level = matrix.level(key) or {"label": key}
+                h_row.append(f"{level['label']} · {len(refs)} risk{'s' if len(refs) != 1 else ''}<br>{_hover_refs(refs)}")
+            z.append(z_row)
+            text.append(t_row)
+            hover.append(h_row)
+        fig.add_trace(go.Heatmap(
+            z=z, x=x, y=y, zmin=0, zmax=bands, colorscale=colorscale, showscale=False, xgap=3, ygap=3,
+            text=text, texttemplate="%{text}", textfont=dict(size=15, color="#101828"),
+            customdata=hover, hovertemplate="Likelihood %{y} × impact %{x}<br>%{customdata}<extra></extra>",
+            name=side,
+        ), row=1, col=col)
+    fig.update_layout(
+        height=330, margin=dict(l=10, r=10, t=30, b=10), paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        font=dict(family="Inter, system-ui, sans-serif", size=11, color="#243042"),
+    )
+    fig.update_xaxes(title_text="Impact", side="bottom", tickangle=0, fixedrange=True)
+    fig.update_yaxes(title_text="Likelihood", fixedrange=True)
+    fig.update_yaxes(title_text=None, row=1, col=2)
+    return fig.to_json()

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from governance.risks import views
+
+app_name = "risks"
+urlpatterns = [
+    path("", views.register, name="list"),
+    path("new/", views.risk_create, name="create"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("matrix/", views.matrix_settings, name="matrix"),
+    path("export.csv", views.export_csv, name="export-csv"),
+    path("export.xlsx", views.export_xlsx, name="export-xlsx"),
+    path("<str:ref>/", views.risk_detail, name="detail"),
+    path("<str:ref>/edit/", views.risk_edit, name="edit"),
+    path("<str:ref>/request/", views.risk_request, name="request"),
+    path("<str:ref>/decide/", views.risk_decide, name="decide"),
+    path("<str:ref>/close/", views.risk_close, name="close"),
+    path("<str:ref>/actions/", views.action_add, name="action-add"),
+    path("<str:ref>/actions/<int:pk>/status/", views.action_status, name="action-status"),
+]
