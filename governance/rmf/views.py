@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 
 from governance.accounts import permissions as perms
 from governance.inventory.models import AISystem
@@ -65,7 +66,9 @@ def assessment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     status = 400 if form.errors else 200
     # htmx swaps the row in place; a plain link or form post gets a whole page around the same row
     template = "rmf/profile.html#edit-row" if request.htmx else "rmf/assessment_page.html"
-    return render(request, template, {"a": a, "form": form}, status=status)
+    response = render(request, template, {"a": a, "form": form}, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 def portfolio(request: HttpRequest) -> HttpResponse:

@@ -190,3 +190,26 @@ def test_model_and_dataset_counts_shown(client, system, ciso):
     client.force_login(ciso)
     body = client.get(URL).content.decode()
     assert '<td class="num">2</td><td class="num">1</td>' in body
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 30, "-1", " 1"])
+def test_odd_owner_values_do_not_crash(client, portfolio, ciso, value):
+    client.force_login(ciso)
+    response = client.get(URL, {"owner": value})
+    assert response.status_code == 200
+    assert len(names(response)) in (0, 4)
+
+
+def test_history_restore_gets_the_whole_page(client, portfolio, ciso):
+    """htmx asks for the full page when the back button misses its cache; the partial would replace <body>."""
+    client.force_login(ciso)
+    response = client.get(URL, {"tier": "critical"},
+                          headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in response.content.decode()
+
+
+def test_responses_vary_on_hx_request(client, portfolio, ciso):
+    """The same URL answers a partial or a page: caches (and the browser's back button) must tell them apart."""
+    client.force_login(ciso)
+    for headers in ({}, {"HX-Request": "true"}):
+        assert "HX-Request" in client.get(URL, headers=headers).get("Vary", "")

@@ -220,6 +220,19 @@ def test_evidence_is_escaped(client, engineer, system):
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
+def test_stored_non_http_links_are_never_live(client, ciso, system):
+    """Links are checked by the form; the row must not trust rows written another way (service, import, seed)."""
+    a = assessment(system)
+    services.assessment_update(actor=ciso, assessment=a, data={
+        "evidence_links": "javascript:alert(1)\n JAVASCRIPT:alert(2)\ndata:text/html,x\nhttps://ok.example.com/e"})
+    client.force_login(ciso)
+    body = client.get(profile_url(system)).content.decode()
+    hrefs = re.findall(r'href="([^"]*)"', body)
+    assert not [h for h in hrefs if not h.startswith(("/", "https://", "http://", "#", "?"))]
+    assert 'href="https://ok.example.com/e"' in body
+    assert "javascript:alert(1)" in body  # shown as text
+
+
 def test_works_without_javascript(client, owner, system):
     """The Edit link is a real href: without htmx it gives a whole page, and saving goes back to the profile."""
     a = assessment(system)
@@ -228,6 +241,7 @@ def test_works_without_javascript(client, owner, system):
     assert page.status_code == 200
     body = page.content.decode()
     assert "<html" in body and f'action="{edit_url(a)}"' in body
+    assert "HX-Request" in page["Vary"]
     response = client.post(edit_url(a), {"status": "partial"})
     assert response.status_code == 302
     assert response.url == f"{profile_url(system)}#assessment-{a.pk}"
