@@ -50,14 +50,18 @@ def test_shows_facts_coverage_and_history(client, owner, ciso, system):
 
 
 def test_query_count_does_not_grow_with_components_or_history(client, ciso, system, django_assert_max_num_queries):
+    """Other apps add cards to this page, so pin "no growth" rather than an exact number."""
     client.force_login(ciso)
-    with django_assert_max_num_queries(50) as few:
+    client.get(system.get_absolute_url())  # first view may create per-install defaults (gate policy, matrix)
+    with django_assert_max_num_queries(100) as empty:
         client.get(system.get_absolute_url())
     for n in range(12):
         services.model_register(actor=ciso, system=system, data={"name": f"m{n}", "version": "1"})
         services.dataset_register(actor=ciso, system=system, data={"name": f"d{n}"})
-    with django_assert_max_num_queries(len(few.captured_queries)):
-        client.get(system.get_absolute_url())
+        services.system_update(actor=ciso, system=system, data={"business_unit": f"Unit {n}"})
+    with django_assert_max_num_queries(len(empty.captured_queries)):
+        body = client.get(system.get_absolute_url()).content.decode()
+    assert "m11" in body and "d11" in body and "Unit 11" in body
 
 
 @pytest.fixture
