@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from governance.accounts import permissions as perms
@@ -123,15 +125,42 @@ def matrix_update(*, actor, likelihood_labels, impact_labels, levels, cells) -> 
     return len(changed)
 
 
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
 def _validate_matrix(likelihood_labels, impact_labels, levels, cells) -> None:
-    if not (2 <= len(likelihood_labels) <= 10 and 2 <= len(impact_labels) <= 10):
-        raise ValidationError("A matrix has 2 to 10 likelihood and impact levels.")
-    keys = {lv.get("key") for lv in levels}
-    if len(cells) != len(likelihood_labels) or any(len(row) != len(impact_labels) for row in cells):
+    """Refuse anything the screens, the gate or apply_levels() could not use; nothing is saved before this passes."""
+    for name, labels in (("likelihood", likelihood_labels), ("impact", impact_labels)):
+        if not isinstance(labels, list) or not 2 <= len(labels) <= 10:
+            raise ValidationError("A matrix has 2 to 10 likelihood and impact levels.")
+        if any(not isinstance(lb, str) or not lb.strip() for lb in labels):
+            raise ValidationError(f"Every {name} level needs a label.")
+    if not isinstance(levels, list) or not levels:
+        raise ValidationError("A matrix needs at least one level.")
+    for lv in levels:
+        if not (isinstance(lv, dict) and isinstance(lv.get("key"), str) and lv["key"].strip()
+                and isinstance(lv.get("label"), str) and lv["label"].strip()
+                and isinstance(lv.get("colour"), str) and _COLOUR.match(lv["colour"])
+                and isinstance(lv.get("rank"), int) and not isinstance(lv["rank"], bool) and lv["rank"] >= 1):
+            raise ValidationError(f"Each level needs a key, a label, a colour as #rrggbb and a rank of 1 or more: {lv!r:.100}.")
+    keys = [lv["key"] for lv in levels]
+    if len(set(keys)) != len(keys) or len({lv["rank"] for lv in levels}) != len(levels):
+        raise ValidationError("Level keys and ranks must each be different.")
+    if (not isinstance(cells, list) or len(cells) != len(likelihood_labels)
+            or any(not isinstance(row, list) or len(row) != len(impact_labels) for row in cells)):
         raise ValidationError("The cells must form a likelihood × impact grid.")
-    unknown = {c for row in cells for c in row} - keys
+    unknown = {str(c) for row in cells for c in row if c not in keys}
     if unknown:
         raise ValidationError(f"Cells use unknown levels: {', '.join(sorted(unknown))}.")
+    rows, cols = len(likelihood_labels), len(impact_labels)
+    beyond = list(
+        Risk.objects.filter(Q(inherent_likelihood__gt=rows) | Q(residual_likelihood__gt=rows)
+                            | Q(inherent_impact__gt=cols) | Q(residual_impact__gt=cols))
+        .order_by("ref").values_list("ref", flat=True)[:11]
+    )
+    if beyond:
+        shown = ", ".join(beyond[:10]) + (" …" if len(beyond) > 10 else "")
+        raise ValidationError(f"These risks are rated beyond a {rows}×{cols} matrix; re-rate them first: {shown}.")
 
 
 @transaction.atomic
