@@ -5,6 +5,7 @@ from governance.findings import api as findings_api
 from governance.inventory import api as inventory_api
 from governance.lineage import api as lineage_api
 from governance.risks import api as risks_api
+from governance.tabletop import api as tabletop_api
 
 urlpatterns = [
     path("systems/", inventory_api.system_list, name="api-system-list"),
@@ -17,4 +18,5 @@ urlpatterns = [
     path("imports/", findings_api.import_create, name="api-import-create"),
     path("imports/<int:pk>/", findings_api.import_detail, name="api-import-detail"),
     path("findings/", findings_api.finding_list, name="api-finding-list"),
+    path("exercises/<int:pk>/injects", tabletop_api.exercise_injects, name="api-exercise-injects"),
 ]

@@ -147,6 +147,7 @@ CELERY_BEAT_SCHEDULE = {
     "lineage-process": {"task": "worker.tasks.process_lineage", "schedule": 60.0},
     "lineage-rules": {"task": "worker.tasks.lineage_rules", "schedule": 900.0},
     "acceptances-expire": {"task": "worker.tasks.acceptances_expire", "schedule": 300.0},
+    "exercises-release-due": {"task": "worker.tasks.exercises_release_due", "schedule": 15.0},
 }
 
 REST_FRAMEWORK = {

@@ -14,6 +14,7 @@ urlpatterns = [
     path("risks/", include("governance.risks.urls")),
     path("lineage/", include("governance.lineage.urls")),
     path("audit/", include("governance.audit.urls")),
+    path("exercises/", include("governance.tabletop.urls")),
     path("api/v1/", include("governance.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     path("healthz", login_not_required(dashboard_views.healthz), name="healthz"),

@@ -58,3 +58,11 @@ def lineage_rules() -> int:
 
     inventory_sync()
     return len(rules_evaluate())
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=3)
+def exercises_release_due() -> int:
+    """Release the timed injects of running exercises whose offset has passed on the exercise clock."""
+    from governance.tabletop.services import exercises_release_due as release_due
+
+    return release_due()

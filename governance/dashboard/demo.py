@@ -104,6 +104,9 @@ def seed_demo() -> list[tuple[str, str]]:
                     "last_reviewed": date.today() - timedelta(days=rng.randint(3, 200)),
                 })
     _seed_risks(users)
+    from governance.tabletop.loader import load_builtin_scenarios  # the tabletop scenario library
+
+    load_builtin_scenarios(actor=ciso)
     return [(email, role) for email, _, role in DEMO_USERS]
 
 

@@ -14,6 +14,7 @@ from governance.inventory.forms import AIModelForm, AISystemForm, DatasetForm, p
 from governance.inventory.models import AIModel, AISystem, Dataset, LifecycleStage, RiskTier
 from governance.rmf.selectors import coverage_by_function
 from governance.rmf.charts import coverage_figure_json
+from governance.tabletop.selectors import last_exercised
 from governance.risks import gate as release_gate
 from governance.risks import selectors as risk_selectors
 from governance.risks.matrix import get_matrix
@@ -56,6 +57,7 @@ def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "coverage": coverage,
         "coverage_figure": coverage_figure_json(coverage),
         "history": system_history(system, limit=20),
+        "last_exercised": last_exercised(system),
         "gate": release_gate.evaluate(system),
         "risk_summary": risk_selectors.system_risk_summary(system),
         "can_add_risk": perms.can_manage_risks(request.user, system) and not system.is_archived,

@@ -18,3 +18,16 @@
   document.addEventListener("DOMContentLoaded", function () { load(function () { draw(document); }); });
   document.addEventListener("htmx:afterSettle", function () { load(function () { draw(document); }); });
 })();
+
+// Tabletop exercise clock: the server renders the clock in seconds; tick it locally while running.
+(function () {
+  var seen = new WeakMap();
+  function fmt(s) { s = Math.max(0, Math.floor(s)); var m = Math.floor(s / 60); return "T+" + String(m).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0"); }
+  setInterval(function () {
+    document.querySelectorAll("[data-clock]").forEach(function (el) {
+      if (!seen.has(el)) seen.set(el, Date.now());
+      if (el.dataset.running !== "1") return;
+      el.textContent = fmt(parseFloat(el.dataset.clock) + (Date.now() - seen.get(el)) / 1000);
+    });
+  }, 1000);
+})();
