@@ -54,6 +54,14 @@ class RiskSerializer(serializers.ModelSerializer):
             value = attrs.get(name)
             if value is not None and not 1 <= value <= top:
                 errors[name] = f"Must be between 1 and {top} on the current matrix (empty means not rated)."
+        for side in ("inherent", "residual"):  # as the form: both or neither, else a half-rated risk looks unrated
+            lk, im = f"{side}_likelihood", f"{side}_impact"
+            if lk in errors or im in errors:
+                continue
+            merged = {n: attrs[n] if n in attrs else getattr(self.instance, n, None) for n in (lk, im)}
+            if (merged[lk] is None) != (merged[im] is None):
+                missing = im if merged[im] is None else lk
+                errors[missing] = f"Rate both likelihood and impact of the {side} risk, or neither (not rated)."
         if errors:
             raise ValidationError(errors)
         return attrs

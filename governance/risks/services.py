@@ -26,6 +26,12 @@ RISK_FIELDS = [
 
 
 def apply_levels(risk: Risk, matrix: RiskMatrix) -> None:
+    rows, cols = matrix.size
+    for name, top in (("inherent_likelihood", rows), ("residual_likelihood", rows),
+                      ("inherent_impact", cols), ("residual_impact", cols)):
+        value = getattr(risk, name)
+        if value is not None and not 1 <= value <= top:
+            raise ValidationError({name: f"Must be between 1 and {top} on the current matrix (empty means not rated)."})
     risk.inherent_level = matrix.level_for(risk.inherent_likelihood, risk.inherent_impact)
     risk.residual_level = matrix.level_for(risk.residual_likelihood, risk.residual_impact)
     risk.residual_rank = matrix.rank(risk.residual_level)

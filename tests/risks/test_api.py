@@ -364,3 +364,19 @@ def test_accepted_risk_is_still_editable_but_closed_risk_refuses_requests(owner,
     risk = rated(engineer, system)
     accept(risk, owner)
     assert bearer_client(engineer).patch(detail(risk.ref), {"treatment": "accept"}, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"residual_likelihood": 4, "residual_impact": None}, "residual_impact"),
+    ({"inherent_impact": 2, "inherent_likelihood": None}, "inherent_likelihood"),
+])
+def test_half_a_rating_is_refused(engineer, system, body, field):
+    response = bearer_client(engineer).post(LIST, {"title": "Half", "system": system.slug, **body}, format="json")
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_patch_clearing_one_half_of_a_rating_is_refused(engineer, system):
+    risk = rated(engineer, system)
+    response = bearer_client(engineer).patch(detail(risk.ref), {"residual_impact": None}, format="json")
+    assert response.status_code == 400 and "residual_impact" in response.json()
+    assert bearer_client(engineer).patch(detail(risk.ref), {"residual_likelihood": 1}, format="json").status_code == 200

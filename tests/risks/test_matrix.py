@@ -165,3 +165,12 @@ def test_heat_map_cells_and_list_levels_agree(every_cell, ciso):
         for ref in refs:
             assert by_ref[ref].residual_level == matrix.level_for(lk, im)
     assert sum(len(v) for v in cells["residual"].values()) == 25  # the unrated one is not on the map
+
+
+@pytest.mark.parametrize("name, value", [("residual_likelihood", 6), ("inherent_impact", 0), ("residual_impact", 99)])
+def test_services_refuse_ratings_outside_the_matrix(engineer, system, name, value):
+    with pytest.raises(ValidationError) as exc:
+        make_risk(engineer, system, **{
+            "inherent_likelihood": 2, "inherent_impact": 2, "residual_likelihood": 2, "residual_impact": 2, name: value})
+    assert name in exc.value.message_dict
+    assert not Risk.objects.exists()
