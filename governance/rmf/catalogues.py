@@ -91,7 +91,8 @@ def load_reference(directory: Path) -> dict[str, int]:
     counts["owasp-llm"] = _upsert(C.OWASP_LLM, str(owasp.get("version", "2025")), [
         {"ident": i["short_id"], "title": i["title"], "data": {"id": i["id"]}} for i in owasp["items"]
     ])
-    atlas = yaml.safe_load((directory / "mitre-atlas.yaml").read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster on ATLAS's 450 KB
+    atlas = yaml.load((directory / "mitre-atlas.yaml").read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - safe loader
     rows = _atlas_rows(atlas)
     version = str(atlas.get("version", ""))
     counts["atlas-tactic"] = _upsert(C.ATLAS_TACTIC, version, rows["tactic"])
