@@ -141,3 +141,30 @@ def system_risk_summary(system) -> dict:
         summary["overdue"] += row["overdue"]
         summary["by_level"][row["residual_level"]] = row["n"]
     return summary
+
+
+def decisions_verify() -> list[str]:
+    """Decisions whose frozen snapshot no longer matches its hash, or whose hash differs from the audited one.
+
+    The audit chain (verify_audit) proves the audited hashes were not altered; this proves the snapshots kept
+    in the decision rows still hash to them. Two queries whatever the number of decisions.
+    """
+    import hashlib
+    import json
+
+    from governance.audit.models import AuditEvent
+
+    audited = {}
+    for object_id, after in (AuditEvent.objects.filter(object_type="risks.decision",
+                                                       action__in=("decision.accept", "decision.reject"))
+                             .order_by("seq").values_list("object_id", "after").iterator()):
+        audited[object_id] = (after or {}).get("snapshot_sha256")
+    problems = []
+    for pk, ref, status, snap, sha in (Decision.objects.exclude(snapshot__isnull=True).order_by("pk")
+                                       .values_list("pk", "risk__ref", "status", "snapshot", "snapshot_sha256").iterator()):
+        actual = hashlib.sha256(json.dumps(snap, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        if actual != sha:
+            problems.append(f"decision {pk} of {ref}: its snapshot no longer matches its hash")
+        elif audited.get(str(pk)) != sha:
+            problems.append(f"decision {pk} of {ref}: its hash differs from the audited one")
+    return problems

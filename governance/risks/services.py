@@ -275,7 +275,8 @@ def acceptances_warn(*, now: datetime | None = None, days: int = 14) -> int:
                                    expires_at__gt=now, expires_at__lte=now + timezone.timedelta(days=days))
     count = 0
     for decision in soon.select_related("risk__system__business_owner", "risk__owner"):
-        notify.acceptance_expiring(decision)
-        Decision.objects.filter(pk=decision.pk).update(expiry_warned_at=now)
-        count += 1
+        # Claim with a conditional UPDATE first, so two beat runs at once never warn twice.
+        if Decision.objects.filter(pk=decision.pk, expiry_warned_at__isnull=True).update(expiry_warned_at=now):
+            notify.acceptance_expiring(decision)
+            count += 1
     return count

@@ -273,3 +273,25 @@ def test_finding_closed_by_reimport_does_not_close_the_risk(engineer, system, se
     assert gone.state not in ("new", "confirmed")
     assert risk.status == RiskStatus.OPEN
     assert risk.findings.count() == 2
+
+
+@pytest.mark.parametrize("tamper", ["snapshot", "both"])
+def test_verify_audit_fails_when_a_signed_snapshot_is_rewritten(owner, engineer, system, tamper):
+    risk = rated(engineer, system, title="What was signed")
+    decision = accept(risk, owner)
+    call_command("verify_audit")
+    snap = {**decision.snapshot, "title": "Something milder"}
+    update = {"snapshot": snap}
+    if tamper == "both":  # rewrite the row's hash too: the audited hash still tells
+        update["snapshot_sha256"] = _sha(snap)
+    Decision.objects.filter(pk=decision.pk).update(**update)
+    message = "no longer matches its hash" if tamper == "snapshot" else "differs from the audited one"
+    with pytest.raises(CommandError, match=rf"decision {decision.pk} of {risk.ref}: its .*{message}"):
+        call_command("verify_audit")
+
+
+def test_warning_claims_before_sending(owner, engineer, system, mailoutbox):
+    risk = rated(engineer, system)
+    decision = accept(risk, owner, days=3)
+    Decision.objects.filter(pk=decision.pk).update(expiry_warned_at=timezone.now())  # another run claimed it
+    assert services.acceptances_warn() == 0 and mailoutbox == []

@@ -10,4 +10,9 @@ class Command(BaseCommand):
         checked, problem = verify_chain()
         if problem is not None:
             raise CommandError(f"Audit trail broken at event #{problem.seq}: {problem.reason} ({checked} events verified before it)")
+        from governance.risks.selectors import decisions_verify
+
+        broken = decisions_verify()
+        if broken:
+            raise CommandError("Signed decisions altered: " + "; ".join(broken[:10]))
         self.stdout.write(self.style.SUCCESS(f"Audit trail intact: {checked} events verified."))
