@@ -42,11 +42,22 @@ def load_rmf(directory: Path, version: str, filename: str) -> dict[str, int]:
 
 
 def _upsert(catalogue: str, version: str, rows: list[dict]) -> int:
+    """Insert new items and update changed ones, in a few bulk queries."""
+    existing = {i.ident: i for i in ReferenceItem.objects.filter(catalogue=catalogue, version=version)}
+    fields = ["title", "text", "parent_ident", "data", "position"]
+    create, update = [], []
     for pos, row in enumerate(rows, 1):
-        ident = row.pop("ident")
-        ReferenceItem.objects.update_or_create(
-            catalogue=catalogue, version=version, ident=ident, defaults={**row, "position": pos}
-        )
+        values = {"title": row["title"][:300], "text": row.get("text", ""), "parent_ident": row.get("parent_ident", ""),
+                  "data": row.get("data", {}), "position": pos}
+        item = existing.get(row["ident"])
+        if item is None:
+            create.append(ReferenceItem(catalogue=catalogue, version=version, ident=row["ident"], **values))
+        elif any(getattr(item, f) != v for f, v in values.items()):
+            for f, v in values.items():
+                setattr(item, f, v)
+            update.append(item)
+    ReferenceItem.objects.bulk_create(create, batch_size=500)
+    ReferenceItem.objects.bulk_update(update, fields, batch_size=500)
     return len(rows)
 
 
