@@ -36,6 +36,7 @@ run: setup-run
 setup-test: $(VENV)/.dev-installed
 	@DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) scripts/check_services.py
 	@./scripts/ensure_chromium.sh
+	@./scripts/ensure_mlflow.sh
 
 test: setup-test
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest -q $(ARGS)

@@ -107,6 +107,8 @@ RAMPART_SLA_DAYS = parse_sla(env("RAMPART_SLA_DAYS", "critical=7,high=30,medium=
 RAMPART_MAX_LINEAGE_EVENT_BYTES = env("RAMPART_MAX_LINEAGE_EVENT_BYTES", 2 * 1024 * 1024, cast=int)
 RAMPART_IMPORT_BATCH = env("RAMPART_IMPORT_BATCH", 2000, cast=int)
 RAMPART_OUTBOUND_ALLOWED_HOSTS = env("RAMPART_OUTBOUND_ALLOWED_HOSTS", [], cast=list)
+# Key for credentials stored encrypted (lineage connectors); empty = derived from SECRET_KEY.
+RAMPART_FIELD_KEY = env("RAMPART_FIELD_KEY", "")
 RAMPART_IMPORT_LEASE_SECONDS = env("RAMPART_IMPORT_LEASE_SECONDS", 300, cast=int)
 
 SESSION_COOKIE_HTTPONLY = True
@@ -146,6 +148,7 @@ CELERY_BEAT_SCHEDULE = {
     "pull-sources": {"task": "worker.tasks.pull_sources_due", "schedule": 60.0},
     "lineage-process": {"task": "worker.tasks.process_lineage", "schedule": 60.0},
     "lineage-rules": {"task": "worker.tasks.lineage_rules", "schedule": 900.0},
+    "lineage-connectors": {"task": "worker.tasks.lineage_connectors_due", "schedule": 60.0},
     "acceptances-expire": {"task": "worker.tasks.acceptances_expire", "schedule": 300.0},
     "exercises-release-due": {"task": "worker.tasks.exercises_release_due", "schedule": 15.0},
 }

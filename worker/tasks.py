@@ -66,3 +66,22 @@ def exercises_release_due() -> int:
     from governance.tabletop.services import exercises_release_due as release_due
 
     return release_due()
+
+
+@shared_task(acks_late=True)
+def lineage_connector_run(connector_id: int) -> str:
+    """Pull one lineage connector (Marquez or MLflow). Its failure is stored on the connector, not raised."""
+    from governance.lineage.connectors import connector_run
+
+    return connector_run(connector_id=connector_id)
+
+
+@shared_task(acks_late=True)
+def lineage_connectors_due() -> int:
+    """Beat: one task per due connector, so a slow or failing one never holds up the others."""
+    from governance.lineage.connectors import connectors_due
+
+    ids = connectors_due()
+    for pk in ids:
+        lineage_connector_run.delay(pk)
+    return len(ids)

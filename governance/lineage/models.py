@@ -66,3 +66,48 @@ class LineageEdge(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["src", "dst", "kind"], name="lineage_edge_unique")]
         indexes = [models.Index(fields=["dst"], name="lineage_edge_dst_idx")]
+
+
+class Connector(models.Model):
+    """A scheduled pull from a lineage store. The credential is write-only: encrypted here, or an env var name."""
+
+    class Kind(models.TextChoices):
+        MARQUEZ = "marquez", "Marquez"
+        MLFLOW = "mlflow", "MLflow"
+
+    class Auth(models.TextChoices):
+        NONE = "none", "None"
+        BEARER = "bearer", "Bearer token (Authorization: Bearer …)"
+        BASIC = "basic", "Basic (user:password)"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.CharField(max_length=500)
+    auth = models.CharField(max_length=10, choices=Auth.choices, default=Auth.NONE)
+    credential_encrypted = models.TextField(blank=True)  # Fernet token (see governance/lineage/secrets.py)
+    credential_env = models.CharField(max_length=100, blank=True)  # or the name of an environment variable
+    every_minutes = models.PositiveIntegerField(default=60)
+    system_mapping = models.JSONField(default=list, blank=True)  # MLflow: [[glob, system slug], …], first match wins
+    enabled = models.BooleanField(default=True)
+    state = models.JSONField(default=dict, blank=True)  # cursor for incremental reads
+    running_since = models.DateTimeField(null=True, blank=True)  # claim, so one connector never runs twice at once
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_summary = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_credential(self) -> bool:
+        return bool(self.credential_encrypted or self.credential_env)
+
+    def is_due(self, now) -> bool:
+        from datetime import timedelta
+
+        return self.enabled and (self.last_run_at is None or self.last_run_at <= now - timedelta(minutes=self.every_minutes))

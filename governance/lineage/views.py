@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from governance.inventory.models import AISystem
 from governance.lineage import selectors
 from governance.lineage.charts import graph_figure_json
-from governance.lineage.models import LineageEvent, LineageNode, NodeKind
+from governance.lineage import connectors
+from governance.lineage.forms import ConnectorForm
+from governance.lineage.models import Connector, LineageEvent, LineageNode, NodeKind
 
 
 def overview(request: HttpRequest) -> HttpResponse:
@@ -21,6 +26,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "events": LineageEvent.objects.order_by("-id")[:15],
         "pending": LineageEvent.objects.filter(processed_at__isnull=True).count(),
         "systems": AISystem.objects.filter(archived_at__isnull=True).only("slug", "name"),
+        "connectors": Connector.objects.all() if _can_manage(request.user) else None,
     })
 
 
@@ -36,3 +42,61 @@ def system_graph(request: HttpRequest, slug: str) -> HttpResponse:
 def blast(request: HttpRequest, pk: int) -> HttpResponse:
     node = get_object_or_404(LineageNode, pk=pk)
     return render(request, "lineage/blast.html", selectors.blast_radius(node))
+
+
+def _can_manage(user) -> bool:
+    return user.has_perm("lineage.manage_connectors")
+
+
+def _require_manage(request: HttpRequest) -> None:
+    if not _can_manage(request.user):
+        raise PermissionDenied("Only CISOs and admins configure lineage connectors.")
+
+
+def _connector_form(request: HttpRequest, connector: Connector | None) -> HttpResponse:
+    _require_manage(request)
+    form = ConnectorForm(request.POST or None, instance=connector)
+    if request.method == "POST" and form.is_valid():
+        data, credential = form.save_args()
+        try:
+            saved = connectors.connector_save(actor=request.user, connector=connector, data=data, credential=credential)
+        except connectors.ConnectorError as exc:  # the URL resolved differently since the form checked it
+            form.add_error("base_url", str(exc))
+        else:
+            messages.success(request, f"Connector {saved.name} saved.")
+            return redirect("lineage:overview")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "lineage/connector_form.html", {"form": form, "connector": connector}, status=status)
+
+
+def connector_new(request: HttpRequest) -> HttpResponse:
+    return _connector_form(request, None)
+
+
+def connector_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manage(request)
+    return _connector_form(request, get_object_or_404(Connector, pk=pk))
+
+
+@require_POST
+def connector_run_now(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manage(request)
+    connector = get_object_or_404(Connector, pk=pk)
+    from worker.tasks import lineage_connector_run
+
+    try:
+        lineage_connector_run.delay(connector.pk)
+    except Exception as exc:  # broker down: say so, the beat retries later
+        messages.error(request, f"Could not queue {connector.name}: {type(exc).__name__}. The schedule will retry.")
+    else:
+        messages.success(request, f"{connector.name} queued; refresh to see its result.")
+    return redirect("lineage:overview")
+
+
+@require_POST
+def connector_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manage(request)
+    connector = get_object_or_404(Connector, pk=pk)
+    connectors.connector_delete(actor=request.user, connector=connector)
+    messages.success(request, f"Connector {connector.name} deleted; the events it pulled stay in the graph.")
+    return redirect("lineage:overview")
