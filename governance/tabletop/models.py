@@ -350,5 +350,9 @@ class ImprovementItem(models.Model):
         return self.status
 
     @property
+    def tracked_status_label(self) -> str:
+        return self.Status(self.tracked_status).label
+
+    @property
     def is_overdue(self) -> bool:
         return self.tracked_status != self.Status.CLOSED and self.due_date is not None and self.due_date < timezone.localdate()

@@ -55,3 +55,17 @@ def exercise(scenario, facilitator, people, system, ciso):
     services.participant_add(actor=facilitator, exercise=ex, user=people["legal"], role="player", function="legal")
     services.participant_add(actor=facilitator, exercise=ex, user=people["observer"], role="observer")
     return ex
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """The browser test's live_server flushes every table afterwards; put the RMF catalogues back for later tests
+    (as tests/browser/conftest.py does for its own tests)."""
+    yield
+    if nextitem is not None and "live_server" in getattr(item, "fixturenames", ()):
+        from pytest_django.plugin import blocking_manager_key
+
+        from governance.rmf.catalogues import load_catalogues
+
+        with item.config.stash[blocking_manager_key].unblock():
+            load_catalogues()
