@@ -26,6 +26,7 @@ class AISystemForm(forms.ModelForm):
             "third_party_provider", "autonomy", "human_oversight", "data_categories",
             "executes_generated_code", "code_execution_isolation",
         ]
+        labels = {"uses_generative_ai": "Uses generative AI", "third_party_provider": "Third-party provider"}
         widgets = {
             "purpose": forms.Textarea(attrs={"rows": 3}),
             "human_oversight": forms.Textarea(attrs={"rows": 2}),
@@ -45,6 +46,8 @@ class AISystemForm(forms.ModelForm):
     def clean_slug(self):
         slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name") or "")[:80]
         if not slug:
+            if not self.cleaned_data.get("name"):
+                return ""  # the missing name has its own error; a second one on the slug only confuses
             raise forms.ValidationError("Give a slug of letters, digits and hyphens.")
         clash = AISystem.objects.filter(slug=slug).exclude(pk=self.instance.pk)
         if clash.exists():

@@ -46,6 +46,6 @@ def portfolio_heatmap_json(systems, coverage_map, functions) -> str:
     ))
     fig.update_layout(**{**LAYOUT, "height": max(220, 36 * len(systems) + 80), "barmode": None,
                          "margin": dict(l=200, r=20, t=10, b=30)})
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", ticksuffix="  ")  # a gap between system names and cells
     fig.update_xaxes(title=None, side="top")
     return fig.to_json()

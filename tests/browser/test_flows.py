@@ -64,7 +64,7 @@ def test_ciso_logs_in_and_registers_a_system_fixing_an_inline_error(page, shot, 
     page.get_by_label("Risk tier").select_option("high")
     page.get_by_label("Design approach").select_option("rag")
     page.get_by_label("Uses generative AI").check()
-    page.get_by_label("Third party provider").fill("Anthropic")
+    page.get_by_label("Third-party provider").fill("Anthropic")
     page.get_by_label("Personal data (PII)").check()
     # purpose left empty on purpose
     page.get_by_role("button", name="Register system").click()
@@ -185,6 +185,8 @@ def test_product_owner_cannot_edit_someone_elses_system(page, shot, people, live
 
     response = page.goto(f"/systems/{theirs.slug}/edit/")
     assert response.status == 403
+    expect(page.get_by_role("heading", name="Your role does not allow this")).to_be_visible()
+    expect(page.locator(".error-page")).to_contain_text("You may not edit this system.")
     shot(page, "edit-forbidden")
     theirs.refresh_from_db()
     assert theirs.name == "Fraud Scoring"
