@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 
 import pytest
@@ -28,18 +29,23 @@ def post_import(client, headers, path=BANDIT, **fields):
 
 
 @pytest.fixture
-def broker():
-    """The test broker (Redis DB 14 by default), emptied before and after."""
+def broker_queue(monkeypatch):
+    """The test broker, with a queue of this test's own (the Redis database may be shared: never FLUSHDB)."""
+    from worker.tasks import process_import
+
     url = django_settings.CELERY_BROKER_URL
     if not url.startswith("redis://"):
         pytest.skip("needs a Redis broker")
     r = redis.Redis.from_url(url)
-    r.flushdb()
-    yield r
-    r.flushdb()
+    name = f"rampart-test-{os.getpid()}-api"
+    r.delete(name)
+    monkeypatch.setattr(process_import, "delay", lambda *args: process_import.apply_async(args, queue=name))
+    yield r, name
+    r.delete(name)
 
 
-def test_post_answers_202_and_does_not_parse(client, engineer, system, django_capture_on_commit_callbacks, broker):
+def test_post_answers_202_and_does_not_parse(client, engineer, system, django_capture_on_commit_callbacks,
+                                             broker_queue):
     headers = bearer(engineer)
     start = time.monotonic()
     with django_capture_on_commit_callbacks(execute=True):
@@ -57,7 +63,8 @@ def test_post_answers_202_and_does_not_parse(client, engineer, system, django_ca
     run.refresh_from_db()
     assert run.status == ImportRun.Status.QUEUED and run.via == ImportRun.Via.API and run.created_by == engineer
     assert run.sha256 == hashlib.sha256(BANDIT.read_bytes()).hexdigest()
-    assert broker.llen("celery") == 1
+    broker, queue = broker_queue
+    assert broker.llen(queue) == 1
 
     detail = client.get(body["url"], **headers).json()
     assert detail["status"] == "queued" and detail["error"] is None
