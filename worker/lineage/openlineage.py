@@ -73,14 +73,16 @@ def _time(event: dict) -> datetime:
 def _dataset(obj, where: str) -> DatasetRef:
     if not isinstance(obj, dict):
         raise EventError(f"{where} must be an object")
-    facets = obj.get("facets") or {}
+    facets = obj.get("facets")
+    facets = {} if facets is None else facets
     if not isinstance(facets, dict):
         raise EventError(f"{where}.facets must be an object")
     return DatasetRef(_str(obj, "namespace", f"{where}."), _str(obj, "name", f"{where}."), facets)
 
 
 def _datasets(event: dict, key: str) -> tuple[DatasetRef, ...]:
-    items = event.get(key) or []
+    items = event.get(key)
+    items = [] if items is None else items
     if not isinstance(items, list):
         raise EventError(f"{key} must be a list")
     if len(items) > MAX_DATASETS:
@@ -104,8 +106,9 @@ def parse_event(event) -> LineageRecord:
         run = event["run"]
         if not isinstance(run, dict):
             raise EventError("run must be an object with runId")
-        state = event.get("eventType") or "OTHER"
-        if state not in RUN_STATES:
+        state = event.get("eventType")
+        state = "OTHER" if state is None else state
+        if not isinstance(state, str) or state not in RUN_STATES:
             raise EventError(f"eventType {str(state)[:20]!r} is not one of {', '.join(sorted(RUN_STATES))}")
         return LineageRecord("RunEvent", when, state, _str(run, "runId", "run."), _job(event),
                              _datasets(event, "inputs"), _datasets(event, "outputs"), producer=producer)
