@@ -30,7 +30,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, bench/ would be first on sys.path, where a module may shadow the stdlib (bench/queue.py): use the root.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from bench import _setup  # noqa: E402
 
 FUNCTIONS = ["ml_engineer", "data_scientist", "security", "legal", "communications", "product_owner"]
@@ -169,8 +170,21 @@ def play_the_exercise(exercise, facilitator, players, stop):
     close_old_connections()
 
 
+def warm_up(port, people, rounds=3):
+    """Load every worker's templates and connections before measuring (not recorded)."""
+    for _ in range(rounds):
+        for kind, path, cookie in people[:8]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", f"{path}?partial={'feed' if kind == 'console' else 'poll'}&v=warm&after=0",
+                         headers={"Cookie": f"sessionid={cookie}", "HX-Request": "true"})
+            conn.getresponse().read()
+            conn.close()
+
+
 def phase(name, port, exercise, people, seconds, stale, facilitator, players):
     results: list[tuple[str, int, float]] = []
+    warm_up(port, people)
+    load_before = os.getloadavg()[0]
     stop = threading.Event()
     threads = [Poller(kind, path, cookie, port, stop, results, stale=stale) for kind, path, cookie in people]
     for t in threads:
@@ -182,7 +196,8 @@ def phase(name, port, exercise, people, seconds, stale, facilitator, players):
     for t in threads:
         t.join(timeout=35)
     actor.join(timeout=10)
-    print(f"\n{name} ({len(threads)} pollers every 2 s for {seconds} s)")
+    print(f"\n{name} ({len(threads)} pollers every 2 s for {seconds} s; load average {load_before:.1f} → "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"  {'poll':10} {'requests':>8} {'200':>5} {'204':>5} {'errors':>6} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}")
     summary = {}
     for kind in ("player", "observer", "console"):
