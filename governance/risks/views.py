@@ -108,7 +108,7 @@ def _prefill(request: HttpRequest) -> dict:
 def risk_create(request: HttpRequest) -> HttpResponse:
     if not perms.can_create_risks(request.user):
         raise PermissionDenied("Your role cannot create risks.")
-    form = RiskForm(request.POST or None, user=request.user, matrix=get_matrix(),
+    form = RiskForm(request.POST if request.method == "POST" else None, user=request.user, matrix=get_matrix(),
                     initial=None if request.method == "POST" else _prefill(request))
     if request.method == "POST" and form.is_valid():
         system = form.cleaned_data["system"]
@@ -131,7 +131,7 @@ def risk_edit(request: HttpRequest, ref: str) -> HttpResponse:
     if not perms.can_manage_risks(request.user, risk.system):
         raise PermissionDenied("You may not edit risks of this system.")
     matrix = get_matrix()
-    form = RiskForm(request.POST or None, user=request.user, matrix=matrix, risk=risk, initial=RiskForm.initial_for(risk))
+    form = RiskForm(request.POST if request.method == "POST" else None, user=request.user, matrix=matrix, risk=risk, initial=RiskForm.initial_for(risk))
     if request.method == "POST" and form.is_valid():
         try:
             risk = services.risk_update(actor=request.user, risk=risk, data=form.service_data(), relations=form.relations())
@@ -267,7 +267,7 @@ def matrix_settings(request: HttpRequest) -> HttpResponse:
     if not perms.can_edit_matrix(request.user):
         raise PermissionDenied("Only a CISO or an admin can change the risk matrix.")
     matrix = get_matrix()
-    form = MatrixForm(request.POST or None, matrix=matrix)
+    form = MatrixForm(request.POST if request.method == "POST" else None, matrix=matrix)
     if request.method == "POST" and form.is_valid():
         try:
             n = services.matrix_update(actor=request.user, **form.matrix_data())

@@ -3,6 +3,7 @@ import re
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -20,7 +21,7 @@ def _ink(colour: str) -> str:
 def level_chip(levels: dict, key: str, likelihood=None, impact=None):
     """<span class="level">High</span> in the level's colour; "Not rated" when the key is empty."""
     if not key:
-        return format_html('<span class="level unrated" title="Not rated">Not rated</span>')
+        return mark_safe('<span class="level unrated" title="Not rated">Not rated</span>')
     lv = levels.get(key) or {"label": key, "colour": "#98a2b3"}
     colour = lv["colour"] if re.fullmatch(r"#[0-9a-fA-F]{6}", str(lv.get("colour", ""))) else "#98a2b3"
     title = f"likelihood {likelihood} × impact {impact}" if likelihood and impact else lv["label"]
