@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=30)  # a claim older than this belonged to a worker that died
 MARQUEZ_OVERLAP = timedelta(minutes=10)  # re-read window for late-arriving events (duplicates are no-ops)
 METADATA_ADDRESSES = {"169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2"}
-SECRET_FIELDS = ("credential_encrypted",)
+HTTP_OPTIONS = {"timeout": 15.0, "retries": 3, "backoff": 0.5}  # per request: 4 attempts, 0.5 s, 1 s, 2 s apart
 
 
 class ConnectorError(Exception):
@@ -115,7 +115,7 @@ def _audit_view(connector: Connector) -> dict:
 @transaction.atomic
 def connector_save(*, actor, connector: Connector | None = None, data: dict, credential: str | None = None) -> Connector:
     """Create or update. The credential is never part of the audit trail: only whether one is set."""
-    check_url(data["base_url"])
+    check_url(data.get("base_url") or connector.base_url)
     before = _audit_view(connector) if connector and connector.pk else None
     connector = connector or Connector()
     old_mapping = connector.system_mapping if connector.pk else None
@@ -146,7 +146,7 @@ def client_for(connector: Connector, **kw) -> JsonClient:
         headers["Authorization"] = f"Bearer {secret}"
     elif connector.auth == Connector.Auth.BASIC and secret:
         headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
-    return JsonClient(connector.base_url, headers=headers, check_url=check_url, **kw)
+    return JsonClient(connector.base_url, headers=headers, check_url=check_url, **{**HTTP_OPTIONS, **kw})
 
 
 def connectors_due(now: datetime | None = None) -> list[int]:
