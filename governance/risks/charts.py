@@ -15,6 +15,10 @@ def _pale(colour: str, keep: float = 0.28) -> str:
     return "#%02x%02x%02x" % tuple(round(255 - (255 - c) * keep) for c in (r, g, b))
 
 
+def _clip(label: str, width: int = 6) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
 def _hover_refs(refs: list[str]) -> str:
     shown = ", ".join(refs[:MAX_REFS_IN_HOVER])
     more = len(refs) - MAX_REFS_IN_HOVER
@@ -30,8 +34,9 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
     shades = [c for lv in levels for c in (_pale(lv["colour"]), lv["colour"])]
     bands = len(shades)
     colorscale = [pair for k, c in enumerate(shades) for pair in ([k / bands, c], [(k + 1) / bands, c])]
-    x = [f"{j}·{label}" for j, label in enumerate(matrix.impact_labels, start=1)]
-    y = [f"{i}·{label}" for i, label in enumerate(matrix.likelihood_labels, start=1)]
+    # Short axis ticks (the number and a clipped label) so two grids fit side by side; full labels on hover.
+    x = [f"{j} {_clip(label)}" for j, label in enumerate(matrix.impact_labels, start=1)]
+    y = [f"{i} {_clip(label)}" for i, label in enumerate(matrix.likelihood_labels, start=1)]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Inherent", "Residual"), horizontal_spacing=0.12)
     for col, side in enumerate(("inherent", "residual"), start=1):
         z, text, hover = [], [], []

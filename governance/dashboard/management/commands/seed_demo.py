@@ -11,6 +11,9 @@ class Command(BaseCommand):
         from governance.lineage.demo import seed_lineage
         from governance.lineage.rules import rules_evaluate
 
+        from governance.dashboard.demo_findings import seed_findings
+
+        seed_findings()
         seed_lineage()
         rules_evaluate()
         self.stdout.write("Demo logins (password: %s):" % DEMO_PASSWORD)
