@@ -33,6 +33,13 @@ def _rating_choices(labels: list[str]) -> list[tuple[str, str]]:
     return [("", "Not rated")] + [(str(i), f"{i} · {label}") for i, label in enumerate(labels, start=1)]
 
 
+def _reference_label(item: ReferenceItem) -> str:
+    """ATLAS and OWASP idents mean something to readers (AML.T0051, LLM01); the slugs of the others do not."""
+    if item.catalogue in (ReferenceItem.Catalogue.TRUSTWORTHINESS, ReferenceItem.Catalogue.GENAI_RISK):
+        return item.title[:90]
+    return f"{item.ident} — {item.title[:80]}"
+
+
 class RiskForm(forms.Form):
     system = forms.ModelChoiceField(queryset=AISystem.objects.none(), to_field_name="slug", empty_label="Choose a system…")
     title = forms.CharField(max_length=300)
@@ -77,7 +84,7 @@ class RiskForm(forms.Form):
         for name, catalogue, label in REFERENCE_FIELDS:
             self.fields[name] = forms.MultipleChoiceField(
                 required=False, label=label, widget=forms.SelectMultiple(attrs={"size": 6}),
-                choices=[(str(r.pk), f"{r.ident} — {r.title[:80]}") for r in items if r.catalogue == catalogue])
+                choices=[(str(r.pk), _reference_label(r)) for r in items if r.catalogue == catalogue])
 
     @classmethod
     def initial_for(cls, risk: Risk) -> dict:
