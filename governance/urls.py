@@ -11,7 +11,6 @@ urlpatterns = [
     path("rmf/", include("governance.rmf.urls")),
     path("findings/", include("governance.findings.urls")),
     path("risks/", include("governance.risks.urls")),
-    path("risks/", include("governance.risks.urls")),
     path("lineage/", include("governance.lineage.urls")),
     path("audit/", include("governance.audit.urls")),
     path("exercises/", include("governance.tabletop.urls")),
