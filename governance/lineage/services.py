@@ -1,6 +1,7 @@
 """Receive lineage events, and build the provenance graph from them and from the inventory."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from django.db import IntegrityError, connection, transaction
@@ -38,13 +39,27 @@ def event_receive(*, payload: dict, origin: str = LineageEvent.Origin.PUSH) -> t
     return event, True
 
 
+WAKE_WINDOW = 1.0  # seconds: at most one worker wake-up per process per window
+_last_wake = 0.0
+
+
 def _enqueue() -> None:
+    """Wake the worker, at most once per WAKE_WINDOW per process: one task drains every pending event.
+
+    The task is sent with a countdown of one window, so it runs after every event this process stored
+    (without a wake-up of its own) during that window has committed. The beat sweep is the safety net.
+    """
+    global _last_wake
     from worker.tasks import process_lineage
 
+    now = time.monotonic()
+    if now - _last_wake < WAKE_WINDOW:
+        return
+    _last_wake = now
     try:
-        process_lineage.delay()
+        process_lineage.apply_async(countdown=WAKE_WINDOW)
     except Exception:  # broker down: the beat sweep processes pending events later
-        pass
+        _last_wake = 0.0
 
 
 def _collect(record: LineageRecord, nodes: dict, edges: list) -> None:
