@@ -42,13 +42,27 @@ def _finding_reasons(system, policy, today) -> list[Reason]:
         .order_by("-severity_rank", "sla_due").values_list("id", "severity", "title", "sla_due")[:20]
     )
     reasons = []
+    late_ids = set()
     for fid, severity, title, due in late:
+        late_ids.add(fid)
         reasons.append(Reason(
             code=f"FINDING_{severity.upper()}_PAST_SLA",
             message=f"Open {severity} finding #{fid} “{title[:100]}” was due {due:%Y-%m-%d}.",
             action="Fix it, or triage it (false positive / risk accepted with a reason) in the findings queue.",
             refs=[f"finding:{fid}"],
         ))
+    if policy.blocking_open_severities:
+        still_open = (
+            Finding.objects.filter(system=system, state__in=OPEN_STATES, severity__in=policy.blocking_open_severities)
+            .exclude(pk__in=late_ids).order_by("-severity_rank", "id").values_list("id", "severity", "title")[:20]
+        )
+        for fid, severity, title in still_open:
+            reasons.append(Reason(
+                code=f"FINDING_{severity.upper()}_OPEN",
+                message=f"Open {severity} finding #{fid} “{title[:100]}” blocks releases of {system.get_risk_tier_display().lower()}-tier systems.",
+                action="Fix it, or triage it (false positive / risk accepted with a reason) in the findings queue.",
+                refs=[f"finding:{fid}"],
+            ))
     return reasons
 
 

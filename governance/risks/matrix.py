@@ -37,7 +37,8 @@ def get_matrix() -> RiskMatrix:
 
 
 DEFAULT_POLICIES = {
-    "critical": {"blocking_finding_severities": ["critical", "high"], "max_unaccepted_level": "medium",
+    "critical": {"blocking_finding_severities": ["critical", "high"], "blocking_open_severities": ["critical"],
+                 "max_unaccepted_level": "medium",
                  "required_subcategories": ["GOVERN 1.1", "MAP 1.1", "MAP 5.1", "MEASURE 2.7", "MANAGE 1.1", "MANAGE 1.3"],
                  "block_unrated_risks": True},
     "high": {"blocking_finding_severities": ["critical", "high"], "max_unaccepted_level": "medium",

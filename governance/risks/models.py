@@ -173,6 +173,8 @@ class GatePolicy(models.Model):
 
     tier = models.CharField(max_length=10, unique=True)
     blocking_finding_severities = models.JSONField(default=list, help_text="Open findings past SLA of these severities block.")
+    blocking_open_severities = models.JSONField(default=list, blank=True,
+                                                help_text="Open findings of these severities block even within their SLA.")
     max_unaccepted_level = models.CharField(max_length=20, blank=True,
                                             help_text="Residual levels above this need a valid acceptance.")
     required_subcategories = models.JSONField(default=list, help_text="RMF subcategories that must be assessed.")
