@@ -56,17 +56,18 @@ class World:
 
 
 def build_world(*, ciso, owner, other_owner, engineer, facilitator, admin_user, nobody, system, other_system,
-                text: str = "") -> World:
-    """Every object the routes name. `text` (hostile strings in the escaping tests) goes into free-text fields."""
+                text: str = "", uri: str = "") -> World:
+    """Every object the routes name. `text` goes into free-text fields and `uri` into link fields (hostile strings
+    in the escaping tests)."""
     t = text
     player = make_user("player@example.com", None)
     spare = make_user("spare@example.com", None)
     now = timezone.now()
     model = inventory_services.model_register(actor=ciso, system=system, data={
         "name": f"copilot-llm{t}", "version": "1.0", "format": "safetensors",
-        "source_uri": t or "https://huggingface.co/org/model", "sha256": "", "provider": f"Acme{t}", "licence": f"MIT{t}"})
+        "source_uri": uri or "https://huggingface.co/org/model", "sha256": "", "provider": f"Acme{t}", "licence": f"MIT{t}"})
     dataset = inventory_services.dataset_register(actor=ciso, system=system, data={
-        "name": f"tickets{t}", "source_uri": t or "s3://bucket/tickets", "licence": f"internal{t}",
+        "name": f"tickets{t}", "source_uri": uri or "s3://bucket/tickets", "licence": f"internal{t}",
         "contains_pii": True, "provenance_documented": False})
     assessment = RmfAssessment.objects.filter(system=system).select_related("subcategory").order_by("pk").first()
     finding = make_finding(system, title=f"Hard-coded key{t}")
@@ -83,7 +84,7 @@ def build_world(*, ciso, owner, other_owner, engineer, facilitator, admin_user, 
     scenario = Scenario.objects.create(title=f"Pickle model{t}", slug=f"pickle-{next(_serial)}",
                                        narrative=f"A model{t}", objectives=[f"Find the source{t}"])
     inject = Inject.objects.create(scenario=scenario, order=1, title=f"Alert{t}", body=f"The SOC sees{t}",
-                                   attachments=[{"label": f"log{t}", "url": "https://example.com/log"}],
+                                   attachments=[{"label": f"log{t}", "url": uri or "https://example.com/log"}],
                                    questions=[f"Who owns it?{t}"], facilitator_notes="FACILITATOR-ONLY")
     expected = ExpectedAction.objects.create(inject=inject, order=1, text=f"Quarantine the model{t}")
     exercise = tabletop_services.exercise_create(actor=facilitator, data={
