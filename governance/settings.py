@@ -106,6 +106,7 @@ RAMPART_MAX_REPORT_BYTES = env("RAMPART_MAX_REPORT_BYTES", 100 * 1024 * 1024, ca
 
 RAMPART_SLA_DAYS = parse_sla(env("RAMPART_SLA_DAYS", "critical=7,high=30,medium=90,low=180"))
 RAMPART_MAX_LINEAGE_EVENT_BYTES = env("RAMPART_MAX_LINEAGE_EVENT_BYTES", 2 * 1024 * 1024, cast=int)
+RAMPART_MAX_LINEAGE_BATCH = env("RAMPART_MAX_LINEAGE_BATCH", 1000, cast=int)
 RAMPART_IMPORT_BATCH = env("RAMPART_IMPORT_BATCH", 2000, cast=int)
 RAMPART_OUTBOUND_ALLOWED_HOSTS = env("RAMPART_OUTBOUND_ALLOWED_HOSTS", [], cast=list)
 # Key for credentials stored encrypted (lineage connectors); empty = derived from SECRET_KEY.

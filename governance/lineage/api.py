@@ -12,7 +12,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from governance.lineage.services import event_receive
+from governance.lineage.services import event_receive, events_receive
 from worker.lineage.openlineage import EventError
 
 
@@ -34,7 +34,10 @@ def _bad(message: str) -> Response:
 @api_view(["POST"])
 @parser_classes([RawJSONParser])
 def lineage_receive(request: Request) -> Response:
-    """OpenLineage endpoint: point the openlineage-python HTTP transport here (endpoint `api/v1/lineage`)."""
+    """OpenLineage endpoint: point the openlineage-python HTTP transport here (endpoint `api/v1/lineage`).
+
+    One event per request (as the OpenLineage clients send), or a JSON array of events for bulk loads.
+    """
     if not request.user.has_perm("lineage.send_lineage"):
         raise PermissionDenied("Your role cannot send lineage events.")
     cap = settings.RAMPART_MAX_LINEAGE_EVENT_BYTES
@@ -50,6 +53,15 @@ def lineage_receive(request: Request) -> Response:
         return _bad("Event is not UTF-8 JSON.")
     except (json.JSONDecodeError, RecursionError) as exc:
         return _bad(f"Event is not valid JSON: {exc}"[:300])
+    if isinstance(payload, list):  # a batch: many events in one request, stored all together or not at all
+        if len(payload) > settings.RAMPART_MAX_LINEAGE_BATCH:
+            return _bad(f"A batch holds at most {settings.RAMPART_MAX_LINEAGE_BATCH} events; this one has {len(payload)}.")
+        try:
+            stored, duplicates = events_receive(payloads=payload)
+        except EventError as exc:
+            return _bad(f"Not a valid OpenLineage event, nothing stored: {exc}")
+        return Response({"stored": stored, "duplicates": duplicates},
+                        status=status.HTTP_201_CREATED if stored else status.HTTP_200_OK)
     try:
         event, created = event_receive(payload=payload)
     except EventError as exc:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from governance.lineage.graph import upsert_edges, upsert_nodes
 from governance.lineage.models import LineageEdge, LineageEvent, NodeKind
-from worker.lineage.openlineage import DatasetRef, LineageRecord, content_sha256, facet_summary, parse_event
+from worker.lineage.openlineage import DatasetRef, EventError, LineageRecord, content_sha256, facet_summary, parse_event
 
 
 def dataset_key(ref: DatasetRef) -> tuple[str, str, str]:
@@ -37,6 +37,31 @@ def event_receive(*, payload: dict, origin: str = LineageEvent.Origin.PUSH) -> t
         return LineageEvent.objects.filter(content_sha256=sha).first(), False
     transaction.on_commit(_enqueue)
     return event, True
+
+
+def events_receive(*, payloads: list, origin: str = LineageEvent.Origin.PUSH) -> tuple[int, int]:
+    """Validate a batch of events and store them together: all or nothing. Returns (stored, duplicates).
+
+    Raises EventError naming the first invalid event's index; then nothing is stored.
+    """
+    rows, seen = [], set()
+    for index, payload in enumerate(payloads):
+        try:
+            record = parse_event(payload)
+        except EventError as exc:
+            raise EventError(f"event [{index}]: {exc}") from exc
+        sha = content_sha256(payload)
+        if sha not in seen:
+            seen.add(sha)
+            rows.append(LineageEvent(content_sha256=sha, origin=origin, event_type=record.event_type,
+                                     event_time=record.event_time, payload=payload))
+    with transaction.atomic():
+        known = set(LineageEvent.objects.filter(content_sha256__in=seen).values_list("content_sha256", flat=True))
+        new = [r for r in rows if r.content_sha256 not in known]
+        LineageEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+        if new:
+            transaction.on_commit(_enqueue)
+    return len(new), len(payloads) - len(new)
 
 
 WAKE_WINDOW = 1.0  # seconds: at most one worker wake-up per process per window

@@ -50,7 +50,8 @@ MALFORMED = [
     ("unknown eventType", lambda: {**valid(), "eventType": "EXPLODE"}, "eventType 'EXPLODE' is not one of"),
     ("eventType a number", lambda: {**valid(), "eventType": 3}, "is not one of"),
     ("unknown event kind", lambda: {"eventTime": BASE.isoformat(), "producer": "p", "widget": {}}, "unknown event type"),
-    ("a JSON array", lambda: [valid()], "JSON object"),
+    ("a JSON string", lambda: "an event", "JSON object"),
+    ("a batch with one bad event", lambda: [valid(1), drop(valid(2), "eventTime")], "event [1]: eventTime"),
 ]
 
 
