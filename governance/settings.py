@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "governance.middleware.RequestSizeLimitMiddleware",  # before anything reads (and spools) the body
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -103,6 +104,8 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 RAMPART_MAX_REPORT_BYTES = env("RAMPART_MAX_REPORT_BYTES", 100 * 1024 * 1024, cast=int)
+# Ceiling on any request body, refused with 413 before it is read (governance/middleware.py).
+RAMPART_MAX_REQUEST_BYTES = env("RAMPART_MAX_REQUEST_BYTES", RAMPART_MAX_REPORT_BYTES + 1024 * 1024, cast=int)
 
 RAMPART_SLA_DAYS = parse_sla(env("RAMPART_SLA_DAYS", "critical=7,high=30,medium=90,low=180"))
 RAMPART_MAX_LINEAGE_EVENT_BYTES = env("RAMPART_MAX_LINEAGE_EVENT_BYTES", 2 * 1024 * 1024, cast=int)
@@ -119,6 +122,17 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# Production behind TLS (README, "Security"): all off by default so `make run` works on plain http.
+SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT", False, cast=bool)
+SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS", 0, cast=int)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env("SECURE_HSTS_INCLUDE_SUBDOMAINS", False, cast=bool)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain http
+if env("SECURE_PROXY_SSL_HEADER", False, cast=bool):  # only behind a proxy that sets (and strips) this header
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Sign-in throttle (governance/accounts/throttle.py): failures counted in the cache for the lockout window.
+RAMPART_LOGIN_MAX_FAILURES = env("RAMPART_LOGIN_MAX_FAILURES", 10, cast=int)
+RAMPART_LOGIN_MAX_FAILURES_PER_IP = env("RAMPART_LOGIN_MAX_FAILURES_PER_IP", 50, cast=int)
+RAMPART_LOGIN_LOCKOUT_SECONDS = env("RAMPART_LOGIN_LOCKOUT_SECONDS", 900, cast=int)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "rampart@localhost")

@@ -1,9 +1,28 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from governance.accounts import throttle
 
 
 class EmailLoginForm(AuthenticationForm):
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "throttled": "Too many failed sign-ins from here. Wait a few minutes and try again.",
+    }
+
+    def clean(self):
+        email = str(self.data.get("username", ""))[:254]
+        if throttle.blocked(self.request, email):
+            raise ValidationError(self.error_messages["throttled"], code="throttled")
+        try:
+            data = super().clean()
+        except ValidationError:
+            throttle.failed(self.request, email)
+            raise
+        throttle.succeeded(self.request, email)
+        return data
 
 
 class ApiTokenForm(forms.Form):

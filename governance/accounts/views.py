@@ -8,10 +8,20 @@ from django.views.decorators.http import require_POST
 from governance.accounts.forms import ApiTokenForm, EmailLoginForm
 from governance.accounts.services import api_token_create, api_token_revoke
 
-login = login_not_required(
-    auth_views.LoginView.as_view(template_name="accounts/login.html", authentication_form=EmailLoginForm,
-                                 redirect_authenticated_user=True)
-)
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailLoginForm
+    redirect_authenticated_user = True  # `next` is checked by Django (same host only)
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if any(e.code == "throttled" for e in form.errors.as_data().get("__all__", [])):
+            response.status_code = 429
+        return response
+
+
+login = login_not_required(LoginView.as_view())
 logout = auth_views.LogoutView.as_view()
 
 

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from governance.accounts import permissions as perms
@@ -55,8 +55,8 @@ def bulk(request: HttpRequest) -> HttpResponse:
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
     form = BulkForm(request.POST, id_list=ids)
     back = request.POST.get("next") or "/findings/"
-    if not back.startswith("/") or back.startswith("//"):
-        back = "/findings/"
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = "/findings/"  # "//evil", "/\\evil" and "https://evil" would leave the site
     if not form.is_valid():
         for errors in form.errors.values():
             for e in errors:

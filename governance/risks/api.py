@@ -62,6 +62,9 @@ class RiskSerializer(serializers.ModelSerializer):
             if (merged[lk] is None) != (merged[im] is None):
                 missing = im if merged[im] is None else lk
                 errors[missing] = f"Rate both likelihood and impact of the {side} risk, or neither (not rated)."
+        system = attrs.get("system") or getattr(self.instance, "system", None)
+        if system is not None and any(f.system_id != system.pk for f in attrs.get("findings") or ()):
+            errors["findings"] = "A risk only gathers findings of its own system; some of these belong to another."
         if errors:
             raise ValidationError(errors)
         return attrs

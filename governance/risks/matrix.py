@@ -1,6 +1,8 @@
 """The risk matrix in force, and the default 5×5 one."""
 from __future__ import annotations
 
+import copy
+
 from governance.risks.models import GatePolicy, RiskMatrix
 
 DEFAULT_LEVELS = [
@@ -51,5 +53,6 @@ DEFAULT_POLICIES = {
 
 
 def gate_policy(tier: str) -> GatePolicy:
-    policy, _ = GatePolicy.objects.get_or_create(tier=tier, defaults=DEFAULT_POLICIES.get(tier, DEFAULT_POLICIES["low"]))
-    return policy
+    """The stored policy of the tier, else its default (unsaved: reading a system page or the gate writes nothing)."""
+    policy = GatePolicy.objects.filter(tier=tier).first()
+    return policy or GatePolicy(tier=tier, **copy.deepcopy(DEFAULT_POLICIES.get(tier, DEFAULT_POLICIES["low"])))

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from governance.accounts import permissions as perms
@@ -196,7 +197,9 @@ def risk_request(request: HttpRequest, ref: str) -> HttpResponse:
 
 def _safe_next(request: HttpRequest, default: str) -> str:
     nxt = request.POST.get("next", "")
-    return nxt if nxt.startswith("/") and not nxt.startswith("//") else default
+    # also refuses "/\\evil.example", which browsers follow to another site like "//evil.example"
+    safe = url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return nxt if safe else default
 
 
 @require_POST
