@@ -244,7 +244,7 @@ class _Batch:
     records: dict  # (scope_key, fingerprint) -> Record
     hashes: dict  # (scope_key, fingerprint) -> content hash
     version: str  # fingerprint version
-    payload: str = ""  # PostgreSQL: the rows as one JSON document
+    rows_json: dict | None = None  # PostgreSQL: each row as a JSON object, by key
 
 
 class _Preparer:
@@ -269,14 +269,14 @@ class _Preparer:
         hashes = {key: content_hash(r) for key, r in records.items()}
         prepared = _Batch(records, hashes, self.version)
         if self.postgresql:
-            prepared.payload = _pg_payload(records, hashes, self.sla_text)
+            prepared.rows_json = _pg_rows(records, hashes, self.sla_text)
         return prepared
 
 
 def _write_batch(run, batch: _Batch, counts: Counts, now) -> None:
     """Three queries whatever the batch size: read the batch's existing rows, upsert it, (renew the lease)."""
     existing = _existing(batch.records.keys())
-    reopen_ids = []
+    reopen_ids, unchanged_ids = [], []
     for key, digest in batch.hashes.items():
         old = existing.get(key)
         if old is None:
@@ -290,8 +290,9 @@ def _write_batch(run, batch: _Batch, counts: Counts, now) -> None:
             counts.updated += 1
         else:
             counts.unchanged += 1
-    if batch.payload:
-        _upsert_postgresql(run, batch, now)
+            unchanged_ids.append((key, old["id"]))
+    if batch.rows_json is not None:
+        _upsert_postgresql(run, batch, unchanged_ids, now)
     else:
         _upsert_orm(run, batch, now)
     if reopen_ids:
@@ -337,6 +338,7 @@ _PG_COLUMNS = (
     ("raw", "jsonb"), ("sla_due", "date"),
 )
 _PG_UPSERT = """
+WITH seen_again AS (UPDATE {table} SET last_seen = %s, last_import_id = %s WHERE id = ANY(%s::bigint[]))
 INSERT INTO {table} ({columns}, source, fingerprint_version, state, first_seen, last_seen, state_changed_at,
                      last_import_id)
 SELECT {values}, %s, %s, %s, %s, %s, %s, %s
@@ -362,20 +364,22 @@ def _pg_upsert_sql() -> str:
     )
 
 
-def _pg_payload(records: dict, hashes: dict, sla: dict) -> str:
-    rows = [
-        {"scope_key": key[0], "system_id": _system_of(key[0]), "tool": r.tool[:60], "fingerprint": r.fingerprint,
-         "content_hash": hashes[key], "title": r.title[:500], "severity": r.severity,
-         "severity_rank": SEVERITY_RANK[r.severity], "tool_severity": r.tool_severity[:60],
-         "rule_id": r.rule_id[:300], "location": r.location[:1000], "artifact": r.artifact[:1000],
-         "package": r.package[:300], "line": r.line, "description": r.description, "remediation": r.remediation,
-         "raw": r.raw, "sla_due": sla[r.severity]}
+def _pg_rows(records: dict, hashes: dict, sla: dict) -> dict[tuple[str, str], str]:
+    dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+    rows = {
+        key: dumps({
+            "scope_key": key[0], "system_id": _system_of(key[0]), "tool": r.tool[:60], "fingerprint": r.fingerprint,
+            "content_hash": hashes[key], "title": r.title[:500], "severity": r.severity,
+            "severity_rank": SEVERITY_RANK[r.severity], "tool_severity": r.tool_severity[:60],
+            "rule_id": r.rule_id[:300], "location": r.location[:1000], "artifact": r.artifact[:1000],
+            "package": r.package[:300], "line": r.line, "description": r.description, "remediation": r.remediation,
+            "raw": r.raw, "sla_due": sla[r.severity]})
         for key, r in records.items()
-    ]
-    payload = json.dumps(rows, separators=(",", ":"), default=str)
-    if "\\u0000" in payload and _JSON_NUL.search(payload):  # PostgreSQL text and jsonb refuse NUL
-        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-    return payload
+    }
+    for text in rows.values():
+        if "\\u0000" in text and _JSON_NUL.search(text):  # PostgreSQL text and jsonb refuse NUL
+            raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return rows
 
 
 def _server_bound_cursor():
@@ -391,10 +395,14 @@ def _server_bound_cursor():
     return connection._prepare_cursor(ServerBindingCursor(connection.connection))
 
 
-def _upsert_postgresql(run, batch: _Batch, now) -> None:
+def _upsert_postgresql(run, batch: _Batch, unchanged: list[tuple[tuple[str, str], int]], now) -> None:
+    """One statement: rows whose content is unchanged only get last_seen/last_import (their JSON is not even
+    sent); new, changed, reopened and repeated rows are upserted in full."""
+    skip = {key for key, _ in unchanged}
+    payload = "[" + ",".join(text for key, text in batch.rows_json.items() if key not in skip) + "]"
     with _server_bound_cursor() as cursor:
-        cursor.execute(_pg_upsert_sql(), [run.source, batch.version, FindingState.NEW, now, now, now, run.pk,
-                                          batch.payload])
+        cursor.execute(_pg_upsert_sql(), [now, run.pk, [pk for _, pk in unchanged], run.source, batch.version,
+                                          FindingState.NEW, now, now, now, run.pk, payload])
 
 
 def _existing(keys) -> dict[tuple[str, str], dict]:
