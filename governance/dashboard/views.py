@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -7,9 +9,21 @@ from django.views.decorators.cache import never_cache
 
 from governance.dashboard import selectors
 
+log = logging.getLogger(__name__)
+
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/home.html", selectors.posture())
+
+
+def _reason(exc: Exception) -> str:
+    """A short cause safe to show anyone: never hosts, users or passwords from the message."""
+    text = str(exc).lower()
+    for needle, reason in (("refused", "connection refused"), ("timed out", "timed out"), ("timeout", "timed out"),
+                           ("authentication", "authentication failed"), ("does not exist", "database does not exist")):
+        if needle in text:
+            return reason
+    return type(exc).__name__
 
 
 def _database_ok() -> tuple[bool, str]:
@@ -18,7 +32,8 @@ def _database_ok() -> tuple[bool, str]:
             cursor.execute("SELECT 1")
         return True, connection.vendor
     except Exception as exc:  # report any failure as the health state, do not raise
-        return False, f"{type(exc).__name__}: {exc}"[:200]
+        log.warning("healthz: database check failed: %s", exc)
+        return False, f"{connection.vendor}: {_reason(exc)}"  # the message may name hosts and users
 
 
 def _broker_ok() -> tuple[bool, str]:
@@ -31,7 +46,8 @@ def _broker_ok() -> tuple[bool, str]:
             conn.ensure_connection(max_retries=1, timeout=2)
             return True, conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
     except Exception as exc:
-        return False, f"{scheme}: {type(exc).__name__}: {exc}"[:200]
+        log.warning("healthz: broker check failed: %s", exc)
+        return False, f"{scheme}: {_reason(exc)}"  # details go to the log, not to anonymous callers
 
 
 @never_cache
