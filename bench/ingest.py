@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# bench/ (this folder, with queue.py in it) must not shadow the standard library: put the project root first
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from bench import _setup  # noqa: E402
 
 # ------------------------------------------------------------------ synthetic SARIF

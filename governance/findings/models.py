@@ -90,7 +90,9 @@ class ImportRun(models.Model):
 
 class Finding(models.Model):
     scope_key = models.CharField(max_length=140, help_text="'<system id or unassigned>:<source>'")
-    system = models.ForeignKey("inventory.AISystem", null=True, blank=True, on_delete=models.CASCADE, related_name="findings")
+    # no index of its own: finding_sys_state_idx starts with system (one index less to write per imported row)
+    system = models.ForeignKey("inventory.AISystem", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="findings", db_index=False)
     source = models.CharField(max_length=100)
     tool = models.CharField(max_length=60)
     fingerprint = models.CharField(max_length=64)
@@ -127,7 +129,8 @@ class Finding(models.Model):
             models.Index(fields=["sla_due", "id"], name="finding_sla_idx"),
             models.Index(fields=["-last_seen", "-id"], name="finding_seen_idx"),
             models.Index(fields=["tool", "-severity_rank", "-id"], name="finding_tool_idx"),
-            models.Index(fields=["source", "system"], name="finding_source_idx"),
+            # PostgreSQL also has finding_search_trgm (migration 0002): a pg_trgm GIN index for the queue's text
+            # search (UPPER(title/location/rule_id) LIKE, as Django writes icontains).
         ]
 
     def __str__(self) -> str:
