@@ -99,7 +99,20 @@ def import_run_execute(run_id: int) -> ImportRun | None:
     except Exception as exc:  # never leave a run RUNNING on a bug: say why it stopped
         log.exception("Import %s failed", run.pk)
         _fail(run, f"The import stopped on an unexpected error ({type(exc).__name__}: {str(exc)[:300]}).")
+    _discard_if_secret(run)
     return run
+
+
+SECRET_FORMATS = {"gitleaks", "trufflehog"}
+
+
+def _discard_if_secret(run: ImportRun) -> None:
+    """Secret scanners' reports hold the secrets themselves: once imported, keep only the sha256, not the file."""
+    if (run.detected_format or run.format) not in SECRET_FORMATS or not run.report:
+        return
+    run.report.delete(save=False)
+    ImportRun.objects.filter(pk=run.pk).update(report="", report_discarded=True)
+    run.report_discarded = True
 
 
 def _fail(run: ImportRun, message: str) -> None:

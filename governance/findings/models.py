@@ -62,6 +62,7 @@ class ImportRun(models.Model):
     error = models.TextField(blank=True)
     report = models.FileField(upload_to=report_path, blank=True, max_length=300)
     filename = models.CharField(max_length=255, blank=True)
+    report_discarded = models.BooleanField(default=False, help_text="The file held secrets and was deleted after import.")
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     counts = models.JSONField(default=dict, blank=True)
