@@ -53,7 +53,13 @@ def _filtered(f: QueueFilters):
     if f.system == "unassigned":
         qs = qs.filter(system__isnull=True)
     elif f.system:
-        qs = qs.filter(system__slug=f.system)
+        # a scalar subquery, not a join on slug: PostgreSQL then knows the system id when it runs the plan and
+        # can use the (system, state, severity) index instead of filtering a whole sort index (seen at 1M rows)
+        from django.db.models import Subquery
+
+        from governance.inventory.models import AISystem
+
+        qs = qs.filter(system_id=Subquery(AISystem.objects.filter(slug=f.system).values("id")[:1]))
     if f.tool:
         qs = qs.filter(tool=f.tool)
     if f.severity:
