@@ -1,8 +1,10 @@
 from django import forms
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from governance.accounts import throttle
+from governance.accounts.models import Role, User
 
 
 class EmailLoginForm(AuthenticationForm):
@@ -37,3 +39,94 @@ class ApiTokenForm(forms.Form):
         if self.user.api_tokens.filter(name=name).exists():
             raise forms.ValidationError("You already have a token with this name.")
         return name
+
+
+# --- people (Admin) -----------------------------------------------------------------------------------------------
+
+ROLE_FIELD_HELP = "A person needs at least one role; the role decides what they may see and change."
+
+
+class RolesField(forms.MultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Role.choices, label="Roles", help_text=ROLE_FIELD_HELP,
+                         error_messages={"required": "Pick at least one role."}, **kwargs)
+
+
+class PasswordChoiceMixin(forms.Form):
+    """Either the admin types a password (Django's validators apply) or one is generated and shown once."""
+
+    GENERATE, SET = "generate", "set"
+    password_mode = forms.ChoiceField(
+        label="Password", widget=forms.RadioSelect, initial=GENERATE,
+        choices=[(GENERATE, "Generate a one-time password (shown once)"), (SET, "Set a password now")],
+    )
+    password1 = forms.CharField(label="New password", required=False, strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label="New password, again", required=False, strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def password_subject(self) -> User:
+        """The user the validators compare the password with (name and email must not be guessable from it)."""
+        raise NotImplementedError
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password_mode") != self.SET:
+            data["password1"] = data["password2"] = ""
+            return data
+        password = data.get("password1") or ""
+        if not password:
+            self.add_error("password1", "Type a password, or choose to generate one.")
+            return data
+        if password != (data.get("password2") or ""):
+            self.add_error("password2", "The two passwords differ.")
+        try:
+            password_validation.validate_password(password, user=self.password_subject())
+        except ValidationError as exc:
+            self.add_error("password1", exc)
+        return data
+
+    @property
+    def chosen_password(self) -> str | None:
+        """The password the admin typed, or None when one is to be generated."""
+        return self.cleaned_data["password1"] if self.cleaned_data["password_mode"] == self.SET else None
+
+
+class UserCreateForm(PasswordChoiceMixin, forms.Form):
+    email = forms.EmailField(label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    full_name = forms.CharField(label="Full name", max_length=150)
+    roles = RolesField()
+    field_order = ["email", "full_name", "roles", "password_mode", "password1", "password2"]
+
+    def clean_email(self):
+        email = User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError("Someone already signs in with this address.")
+        return email
+
+    def password_subject(self) -> User:
+        return User(email=self.cleaned_data.get("email") or self.data.get("email", ""),
+                    full_name=self.cleaned_data.get("full_name", ""))
+
+
+class UserEditForm(forms.Form):
+    full_name = forms.CharField(label="Full name", max_length=150)
+    roles = RolesField()
+    is_active = forms.BooleanField(label="Active: may sign in and use API tokens", required=False)
+
+    def __init__(self, *args, user: User, **kwargs):
+        kwargs.setdefault("initial", {"full_name": user.full_name, "roles": sorted(user.role_names),
+                                      "is_active": user.is_active})
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+
+class PasswordResetForm(PasswordChoiceMixin, forms.Form):
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def password_subject(self) -> User:
+        return self.user

@@ -8,4 +8,8 @@ urlpatterns = [
     path("logout/", views.logout, name="logout"),
     path("me/", views.profile, name="profile"),
     path("me/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("users/", views.user_list, name="users"),
+    path("users/new/", views.user_create, name="user-create"),
+    path("users/<int:pk>/", views.user_edit, name="user-edit"),
+    path("users/<int:pk>/password/", views.user_password, name="user-password"),
 ]

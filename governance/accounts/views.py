@@ -1,11 +1,17 @@
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from governance.accounts.forms import ApiTokenForm, EmailLoginForm
+from governance.accounts import permissions as perms
+from governance.accounts import selectors, services
+from governance.accounts.forms import ApiTokenForm, EmailLoginForm, PasswordResetForm, UserCreateForm, UserEditForm
+from governance.accounts.models import Role, User
 from governance.accounts.services import api_token_create, api_token_revoke
 
 
@@ -41,3 +47,92 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     api_token_revoke(token=token, actor=request.user)
     messages.success(request, f"Token “{token.name}” revoked.")
     return redirect("accounts:profile")
+
+
+# --- people (Admin) -----------------------------------------------------------------------------------------------
+
+def _require_manager(request: HttpRequest) -> None:
+    if not perms.can_manage_users(request.user):
+        raise PermissionDenied("Only an admin can manage people.")
+
+
+def user_list(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    filters = selectors.UserFilters(
+        q=request.GET.get("q", "").strip()[:100],
+        role=request.GET.get("role", "") if request.GET.get("role") in [*Role.values, "none"] else "",
+        status=request.GET.get("status", "") if request.GET.get("status") in selectors.STATUSES else "",
+    )
+    context = {"page": selectors.user_page(filters, request.GET.get("page")), "filters": filters,
+               "roles": Role.choices, "querystring": request.GET.copy()}
+    partial = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
+    response = render(request, "accounts/users.html#results" if partial else "accounts/users.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _user_page(request, target, *, form=None, password_form=None, one_time_password=None, status=200):
+    context = {
+        "target": target,
+        "form": form or UserEditForm(user=target),
+        "password_form": password_form or PasswordResetForm(user=target),
+        "owned_systems": services.active_owned_systems(target),
+        "active_tokens": target.api_tokens.filter(revoked_at__isnull=True).count(),
+        "one_time_password": one_time_password,
+    }
+    response = render(request, "accounts/user_edit.html", context, status=status)
+    if one_time_password:
+        add_never_cache_headers(response)  # the password is in this page only
+    return response
+
+
+def user_create(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    form = UserCreateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user, generated = services.user_create(actor=request.user, email=data["email"], full_name=data["full_name"],
+                                               roles=data["roles"], password=form.chosen_password)
+        messages.success(request, f"{user} added. They sign in with {user.email}.")
+        if generated:
+            return _user_page(request, user, one_time_password=generated)
+        return redirect("accounts:user-edit", user.pk)
+    return render(request, "accounts/user_create.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manager(request)
+    target = get_object_or_404(User, pk=pk)
+    form = UserEditForm(request.POST if request.method == "POST" else None, user=target)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        was_active = target.is_active
+        try:
+            target = services.user_update(actor=request.user, user=target, full_name=data["full_name"],
+                                          roles=data["roles"], is_active=data["is_active"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            if was_active and not target.is_active:
+                messages.success(request, f"{target} deactivated; their API tokens were revoked.")
+            else:
+                messages.success(request, "Changes saved.")
+            return redirect("accounts:user-edit", target.pk)
+    return _user_page(request, target, form=form, status=400 if form.errors else 200)
+
+
+@require_POST
+def user_password(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manager(request)
+    target = get_object_or_404(User, pk=pk)
+    form = PasswordResetForm(request.POST, user=target)
+    if not form.is_valid():
+        return _user_page(request, target, password_form=form, status=400)
+    generated = services.user_password_reset(actor=request.user, user=target, password=form.chosen_password)
+    if target.pk == request.user.pk:
+        target.refresh_from_db()
+        update_session_auth_hash(request, target)  # keep the admin who reset their own password signed in
+    messages.success(request, f"Password of {target} reset; their other sessions have ended.")
+    if generated:
+        return _user_page(request, target, one_time_password=generated)
+    return redirect("accounts:user-edit", target.pk)

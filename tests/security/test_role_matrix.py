@@ -34,6 +34,7 @@ MANAGE_RISKS = {"ciso", "admin", "engineer", "owner"}  # risks of `system`
 DECIDE = {"ciso", "owner"}
 MATRIX = {"ciso", "admin"}
 AUDIT = {"ciso", "admin"}
+MANAGE_USERS = {"admin"}
 CONNECTORS = {"ciso", "admin"}
 SEND_LINEAGE = {"ciso", "admin", "engineer"}
 PLAN = {"ciso", "admin", "facilitator"}
@@ -103,6 +104,14 @@ ROWS: list[Row] = [
     ui("accounts:token-revoke", lambda w: [w.owner_token.pk], "post", {"owner"}, 302, denied=404,
        note="only-ones-own-token"),
     get_405("accounts:token-revoke", lambda w: [w.owner_token.pk]),
+    ui("accounts:users", NONE, "get", MANAGE_USERS, 200),
+    ui("accounts:user-create", NONE, "get", MANAGE_USERS, 200),
+    ui("accounts:user-create", NONE, "post", MANAGE_USERS, 400, data=lambda w: {"email": ""}),
+    ui("accounts:user-edit", lambda w: [w.users["nobody"].pk], "get", MANAGE_USERS, 200),
+    ui("accounts:user-edit", lambda w: [w.users["nobody"].pk], "post", MANAGE_USERS, 400, data=lambda w: {}),
+    ui("accounts:user-password", lambda w: [w.users["nobody"].pk], "post", MANAGE_USERS, 400,
+       data=lambda w: {"password_mode": "set", "password1": "short"}),
+    get_405("accounts:user-password", lambda w: [w.users["nobody"].pk]),
     # --- inventory -------------------------------------------------------------------------------------------
     ui("inventory:list", NONE, "get", EVERYONE, 200),
     ui("inventory:create", NONE, "get", CREATE_SYSTEM, 200),
