@@ -112,6 +112,9 @@ RAMPART_MAX_LINEAGE_EVENT_BYTES = env("RAMPART_MAX_LINEAGE_EVENT_BYTES", 2 * 102
 RAMPART_MAX_LINEAGE_BATCH = env("RAMPART_MAX_LINEAGE_BATCH", 1000, cast=int)
 RAMPART_IMPORT_BATCH = env("RAMPART_IMPORT_BATCH", 2000, cast=int)
 RAMPART_OUTBOUND_ALLOWED_HOSTS = env("RAMPART_OUTBOUND_ALLOWED_HOSTS", [], cast=list)
+# Drop folders of scheduled pull sources must lie inside this folder (symlinks resolved), so that a source
+# cannot make the worker read /etc or another app's files.
+RAMPART_DROP_ROOT = Path(env("RAMPART_DROP_ROOT", str(VAR_DIR / "drop")))
 # Key for credentials stored encrypted (lineage connectors); empty = derived from SECRET_KEY.
 RAMPART_FIELD_KEY = env("RAMPART_FIELD_KEY", "")
 RAMPART_IMPORT_LEASE_SECONDS = env("RAMPART_IMPORT_LEASE_SECONDS", 300, cast=int)

@@ -28,6 +28,7 @@ def imports_resume_stale() -> int:
 
 @shared_task(acks_late=True)
 def pull_sources_due() -> int:
+    """Beat: one pull_source_now task per due source, so a slow or failing source never holds up the others."""
     from governance.findings.pull import pull_due_sources
 
     return pull_due_sources()
@@ -85,3 +86,12 @@ def lineage_connectors_due() -> int:
     for pk in ids:
         lineage_connector_run.delay(pk)
     return len(ids)
+
+
+@shared_task(acks_late=True)
+def pull_source_now(source_id: int) -> str:
+    """Pull one findings source (URL or drop folder). Its outcome is stored on the source, never raised, so a
+    redelivered task simply pulls again (an unchanged URL creates no run; a folder's taken files were moved)."""
+    from governance.findings.pull import source_pull
+
+    return source_pull(source_id)

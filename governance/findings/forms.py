@@ -5,7 +5,8 @@ from django.conf import settings
 
 from governance.accounts.models import User
 from governance.findings.intake import FORMAT_CHOICES
-from governance.findings.models import FindingState, MappingRule
+from governance.findings.models import FindingState, MappingRule, PullSource
+from governance.findings.pull import MIN_EVERY_MINUTES, PullError, check_location, drop_root
 from governance.inventory.models import AISystem
 
 
@@ -71,3 +72,51 @@ class MappingRuleForm(forms.ModelForm):
         model = MappingRule
         fields = ["kind", "pattern"]
         help_texts = {"pattern": "Glob for paths and repositories (models/**/*.pkl), a substring for model names."}
+
+
+class PullSourceForm(forms.Form):
+    """A scheduled pull source. The location is checked here (and again when saved and at every pull)."""
+
+    name = forms.CharField(max_length=100, help_text="Also names the import scope with the system, e.g. 'bandit-nightly'.")
+    kind = forms.ChoiceField(label="Kind", choices=PullSource.Kind.choices, initial=PullSource.Kind.URL)
+    location = forms.CharField(
+        max_length=500, label="URL or folder",
+        help_text="An http(s) URL that serves the report, or an absolute folder path inside the drop root; "
+                  "files dropped there are imported and moved to its imported/ subfolder.")
+    format = forms.ChoiceField(choices=[(f, f) for f in FORMAT_CHOICES], initial="auto")
+    system = forms.ModelChoiceField(queryset=AISystem.objects.filter(archived_at__isnull=True), required=False,
+                                    empty_label="— route by mapping rules —", to_field_name="slug")
+    every_minutes = forms.IntegerField(label="Pull every (minutes)", min_value=MIN_EVERY_MINUTES,
+                                       max_value=7 * 24 * 60, initial=60)
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, instance: PullSource | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None:  # initial values only show on an unbound form
+            kwargs["initial"] = {"name": instance.name, "kind": instance.kind, "location": instance.location,
+                                 "format": instance.format, "system": instance.system.slug if instance.system else None,
+                                 "every_minutes": instance.every_minutes, "enabled": instance.enabled}
+        super().__init__(*args, **kwargs)
+        self.fields["location"].help_text += f" Drop root: {drop_root()}."
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the source a name.")
+        others = PullSource.objects.filter(name=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError("Another source has this name.")
+        return name
+
+    def clean(self):
+        data = super().clean()
+        kind, location = data.get("kind"), (data.get("location") or "").strip()
+        if kind and location:
+            data["location"] = location
+            try:
+                check_location(kind, location)
+            except PullError as exc:
+                self.add_error("location", str(exc))
+        return data

@@ -10,6 +10,12 @@ urlpatterns = [
     path("imports/", views.import_list, name="imports"),
     path("imports/new/", views.upload, name="upload"),
     path("imports/<int:pk>/", views.import_detail, name="import-detail"),
+    path("sources/", views.source_list, name="sources"),
+    path("sources/new/", views.source_new, name="source-new"),
+    path("sources/<int:pk>/edit/", views.source_edit, name="source-edit"),
+    path("sources/<int:pk>/enabled/", views.source_enabled, name="source-enabled"),
+    path("sources/<int:pk>/pull/", views.source_pull_now, name="source-pull"),
+    path("sources/<int:pk>/delete/", views.source_delete, name="source-delete"),
     path("rules/<slug:slug>/", views.mapping_rules, name="rules"),
     path("rules/<slug:slug>/<int:pk>/delete/", views.mapping_rule_delete, name="rule-delete"),
 ]

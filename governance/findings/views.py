@@ -5,14 +5,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from governance.accounts import permissions as perms
-from governance.findings import selectors, services
-from governance.findings.forms import BulkForm, MappingRuleForm, UploadForm
+from governance.findings import pull, selectors, services, sources
+from governance.findings.forms import BulkForm, MappingRuleForm, PullSourceForm, UploadForm
 from governance.findings.intake import import_run_create
-from governance.findings.models import Finding, FindingState, ImportRun, MappingRule, Severity
+from governance.findings.models import Finding, FindingState, ImportRun, MappingRule, PullSource, Severity
 from governance.inventory.models import AISystem
 from governance.risks import services as risk_services
 from governance.risks.models import Risk
@@ -166,3 +167,73 @@ def mapping_rule_delete(request: HttpRequest, slug: str, pk: int) -> HttpRespons
         raise PermissionDenied("You may not change the mapping rules of this system.")
     services.mapping_rule_delete(actor=request.user, rule=rule)
     return redirect("findings:rules", slug=slug)
+
+
+# ---------------------------------------------------------------- scheduled pull sources
+
+
+def _require_sources(request: HttpRequest) -> None:
+    if not perms.can_triage(request.user):
+        raise PermissionDenied("Only engineers, CISOs and admins configure scheduled sources.")
+
+
+def source_list(request: HttpRequest) -> HttpResponse:
+    _require_sources(request)
+    rows = sources.source_rows()
+    return render(request, "findings/sources.html", {"sources": rows, "drop_root": pull.drop_root(),
+                                                     "now": timezone.now()})
+
+
+def _source_form(request: HttpRequest, source: PullSource | None) -> HttpResponse:
+    _require_sources(request)
+    form = PullSourceForm(request.POST or None, instance=source)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = sources.source_save(actor=request.user, source=source, data=form.cleaned_data)
+        except pull.PullError as exc:  # the address or folder changed since the form checked it
+            form.add_error("location", str(exc))
+        else:
+            messages.success(request, f"Source {saved.name} saved." + (" It is pulled within a minute." if saved.enabled and saved.last_pulled_at is None else ""))
+            return redirect("findings:sources")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "findings/source_form.html", {"form": form, "source": source, "drop_root": pull.drop_root()},
+                  status=status)
+
+
+def source_new(request: HttpRequest) -> HttpResponse:
+    return _source_form(request, None)
+
+
+def source_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_sources(request)
+    return _source_form(request, get_object_or_404(PullSource.objects.select_related("system"), pk=pk))
+
+
+@require_POST
+def source_enabled(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_sources(request)
+    source = get_object_or_404(PullSource.objects.select_related("system"), pk=pk)
+    enabled = request.POST.get("enabled") == "1"
+    sources.source_set_enabled(actor=request.user, source=source, enabled=enabled)
+    messages.success(request, f"{source.name} {'enabled' if enabled else 'paused: it is not pulled on schedule'}.")
+    return redirect("findings:sources")
+
+
+@require_POST
+def source_pull_now(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_sources(request)
+    source = get_object_or_404(PullSource.objects.select_related("system"), pk=pk)
+    if sources.source_pull_now(actor=request.user, source=source):
+        messages.success(request, f"Pull of {source.name} queued; refresh to see its result.")
+    else:
+        messages.error(request, f"Could not queue {source.name}: the task queue is unreachable. The schedule will retry.")
+    return redirect("findings:sources")
+
+
+@require_POST
+def source_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_sources(request)
+    source = get_object_or_404(PullSource.objects.select_related("system"), pk=pk)
+    sources.source_delete(actor=request.user, source=source)
+    messages.success(request, f"Source {source.name} deleted; its imports and findings stay.")
+    return redirect("findings:sources")

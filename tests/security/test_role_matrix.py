@@ -87,6 +87,23 @@ RISK = lambda w: [w.risk.ref]  # noqa: E731
 EX = lambda w: [w.exercise.pk]  # noqa: E731
 
 
+def SRC(w) -> list:
+    """A pull source, made inside each role's rolled-back request (the shared world has none)."""
+    from governance.findings.models import PullSource
+
+    source, _ = PullSource.objects.get_or_create(name="matrix-source", defaults={
+        "kind": "url", "location": "https://scanner.example.com/report.sarif", "system": w.system})
+    return [source.pk]
+
+
+@pytest.fixture(autouse=True)
+def _no_pull_tasks(monkeypatch):
+    """Pull now would publish to the shared test broker: drop the call instead."""
+    import worker.tasks
+
+    monkeypatch.setattr(worker.tasks.pull_source_now, "delay", lambda *a, **kw: None)
+
+
 def _upload(w):
     f = io.BytesIO(b'{"version": "2.1.0", "runs": []}')
     f.name = "report.sarif"
@@ -150,6 +167,17 @@ ROWS: list[Row] = [
     ui("findings:rules", SYS, "post", EDIT_SYSTEM, 302, data=lambda w: {"kind": "model_name", "pattern": "llm"}),
     ui("findings:rule-delete", lambda w: [w.system.slug, w.rule.pk], "post", EDIT_SYSTEM, 302),
     get_405("findings:rule-delete", lambda w: [w.system.slug, w.rule.pk]),
+    ui("findings:sources", NONE, "get", TRIAGE, 200),
+    ui("findings:source-new", NONE, "get", TRIAGE, 200),
+    ui("findings:source-new", NONE, "post", TRIAGE, 400, data=lambda w: {}),
+    ui("findings:source-edit", SRC, "get", TRIAGE, 200),
+    ui("findings:source-edit", SRC, "post", TRIAGE, 400, data=lambda w: {}),
+    ui("findings:source-enabled", SRC, "post", TRIAGE, 302, data=lambda w: {"enabled": "0"}),
+    get_405("findings:source-enabled", SRC),
+    ui("findings:source-pull", SRC, "post", TRIAGE, 302),
+    get_405("findings:source-pull", SRC),
+    ui("findings:source-delete", SRC, "post", TRIAGE, 302),
+    get_405("findings:source-delete", SRC),
     # --- risks ------------------------------------------------------------------------------------------------
     ui("risks:list", NONE, "get", EVERYONE, 200),
     ui("risks:create", NONE, "get", CREATE_RISKS, 200),
