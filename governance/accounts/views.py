@@ -32,7 +32,7 @@ logout = auth_views.LogoutView.as_view()
 
 
 def profile(request: HttpRequest) -> HttpResponse:
-    form = ApiTokenForm(request.POST or None, user=request.user)
+    form = ApiTokenForm(request.POST if request.method == "POST" else None, user=request.user)
     new_token = None
     if request.method == "POST" and form.is_valid():
         _, new_token = api_token_create(user=request.user, name=form.cleaned_data["name"])

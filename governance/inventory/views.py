@@ -75,7 +75,7 @@ def system_create(request: HttpRequest) -> HttpResponse:
     if not perms.can_create_system(request.user):
         raise PermissionDenied("Your role cannot register AI systems.")
     may_own = perms.can_edit_ownership(request.user)
-    form = AISystemForm(request.POST or None, may_edit_ownership=may_own, initial={"business_owner": request.user})
+    form = AISystemForm(request.POST if request.method == "POST" else None, may_edit_ownership=may_own, initial={"business_owner": request.user})
     if request.method == "POST" and form.is_valid():
         system = services.system_create(actor=request.user, data=form.cleaned_data)
         messages.success(request, f"{system.name} registered.")
@@ -87,7 +87,7 @@ def system_edit(request: HttpRequest, slug: str) -> HttpResponse:
     system = get_object_or_404(AISystem, slug=slug)
     if not perms.can_edit_system(request.user, system):
         raise PermissionDenied("You may not edit this system.")
-    form = AISystemForm(request.POST or None, instance=system,
+    form = AISystemForm(request.POST if request.method == "POST" else None, instance=system,
                         may_edit_ownership=perms.can_edit_ownership(request.user, system))
     if request.method == "POST" and form.is_valid():
         data = {name: form.cleaned_data[name] for name in form.changed_data if not form.fields[name].disabled}

@@ -55,7 +55,7 @@ def _require_manage(request: HttpRequest) -> None:
 
 def _connector_form(request: HttpRequest, connector: Connector | None) -> HttpResponse:
     _require_manage(request)
-    form = ConnectorForm(request.POST or None, instance=connector)
+    form = ConnectorForm(request.POST if request.method == "POST" else None, instance=connector)
     if request.method == "POST" and form.is_valid():
         data, credential = form.save_args()
         try:

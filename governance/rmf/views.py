@@ -50,7 +50,7 @@ def assessment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     a = _assessment(pk)
     if not perms.can_assess(request.user, a.system):
         raise PermissionDenied("You may not assess this system.")
-    form = AssessmentForm(request.POST or None, instance=a)
+    form = AssessmentForm(request.POST if request.method == "POST" else None, instance=a)
     if request.method == "POST" and form.is_valid():
         a = services.assessment_update(actor=request.user, assessment=a, data=form.cleaned_data)
         if not request.htmx:  # a plain form post (no JavaScript): back to the profile

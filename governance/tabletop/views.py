@@ -119,7 +119,7 @@ def exercise_create(request: HttpRequest) -> HttpResponse:
     initial = {"facilitator": request.user}
     if request.GET.get("scenario"):
         initial["scenario"] = Scenario.objects.filter(slug=request.GET["scenario"]).first()
-    form = ExerciseForm(request.POST or None, initial=initial)
+    form = ExerciseForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = {k: form.cleaned_data[k] for k in ("title", "scenario", "scheduled_for", "facilitator", "objectives")}
         exercise = services.exercise_create(actor=request.user, data=data, systems=form.cleaned_data["systems"])
