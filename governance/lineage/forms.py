@@ -26,7 +26,8 @@ class ConnectorForm(forms.Form):
 
     def __init__(self, *args, instance: Connector | None = None, **kwargs):
         self.instance = instance
-        if instance is not None and "data" not in kwargs and not args:
+        bound = (args and args[0] is not None) or kwargs.get("data") is not None
+        if instance is not None and not bound:
             kwargs["initial"] = {"kind": instance.kind, "name": instance.name, "base_url": instance.base_url,
                                  "auth": instance.auth, "every_minutes": instance.every_minutes, "enabled": instance.enabled,
                                  "system_mapping": mapping_text(instance.system_mapping)}

@@ -91,3 +91,18 @@ def test_overview_lists_last_error_and_run_now_queues(client, ciso, connector, m
     response = client.post(f"/lineage/connectors/{connector.pk}/run/")
     assert response.status_code == 302 and sent == [connector.pk]
     assert client.get(f"/lineage/connectors/{connector.pk}/run/").status_code == 405
+
+
+def test_connector_edit_form_is_filled_with_the_saved_values(client, django_user_model):
+    from django.contrib.auth.models import Group
+
+    from governance.accounts.models import Role
+    from governance.lineage.models import Connector
+
+    ciso = django_user_model.objects.create_user(email="ciso-form@example.com", password="x-correct-horse-9")
+    ciso.groups.add(Group.objects.get(name=Role.CISO))
+    connector = Connector.objects.create(kind="marquez", name="prod-marquez", base_url="http://127.0.0.1:5000",
+                                         every_minutes=30)
+    client.force_login(ciso)
+    page = client.get(f"/lineage/connectors/{connector.pk}/edit/").content.decode()
+    assert 'value="prod-marquez"' in page and 'value="http://127.0.0.1:5000"' in page
