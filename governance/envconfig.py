@@ -85,7 +85,7 @@ def parse_sla(raw: str) -> dict[str, int]:
     result = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):
         name, _, days = part.partition("=")
-        if name.strip() not in allowed or not days.strip().isdigit():
+        if name.strip() not in allowed or not days.strip().isdecimal():
             raise ImproperlyConfigured(f"RAMPART_SLA_DAYS: {part!r} should look like 'high=30'.")
         result[name.strip()] = int(days)
     return result

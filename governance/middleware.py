@@ -19,7 +19,7 @@ class RequestSizeLimitMiddleware:
     def __call__(self, request):
         declared = request.META.get("CONTENT_LENGTH") or ""
         cap = settings.RAMPART_MAX_REQUEST_BYTES
-        if declared.isdigit() and int(declared) > cap:
+        if declared.isdecimal() and int(declared) > cap:
             message = (f"The request is {int(declared) / 1e6:.1f} MB; Rampart accepts at most {cap / 1e6:.1f} MB "
                        "(RAMPART_MAX_REPORT_BYTES sets the report limit).")
             if request.path.startswith("/api/"):

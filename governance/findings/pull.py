@@ -184,7 +184,7 @@ def _fetch_once(url: str, timeout: float) -> Download:
     try:
         with _opener().open(request, timeout=timeout) as response:  # noqa: S310 - scheme and address checked
             declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > cap:
+            if declared and declared.isdecimal() and int(declared) > cap:
                 out.close()
                 return Download(tempfile.SpooledTemporaryFile(), "", int(declared), oversized=True)
             while chunk := response.read(1024 * 1024):

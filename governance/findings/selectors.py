@@ -1,12 +1,15 @@
 """Reads for the findings screens and the worker's housekeeping."""
 from __future__ import annotations
 
-from datetime import timedelta
+import base64
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
-from governance.findings.models import ImportRun
+from governance.findings.models import OPEN_STATES, Finding, ImportRun
 
 QUEUED_GRACE = timedelta(minutes=1)
 
@@ -20,13 +23,6 @@ def stale_import_ids(limit: int = 100) -> list[int]:
 
 
 # --- the triage queue -------------------------------------------------------------------------
-
-import base64  # noqa: E402
-import json  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import date  # noqa: E402
-
-from governance.findings.models import OPEN_STATES, Finding  # noqa: E402
 
 QUEUE_PAGE = 50
 SORTS = {

@@ -28,7 +28,7 @@ def _queue_filters(request: HttpRequest) -> selectors.QueueFilters:
         severity=g.get("severity", "") if g.get("severity") in Severity.values else "",
         state=g.get("state", "open") if g.get("state", "open") in states else "open",
         breached=g.get("breached") == "1", q=g.get("q", "").strip()[:100],
-        assignee=int(assignee) if assignee.isdigit() else None,
+        assignee=int(assignee) if assignee.isdecimal() else None,
         sort=g.get("sort", "severity") if g.get("sort") in selectors.SORTS else "severity",
     )
 
@@ -53,7 +53,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 def bulk(request: HttpRequest) -> HttpResponse:
     if not perms.can_triage(request.user) and not request.user.owned_systems.exists():
         raise PermissionDenied("Your role cannot triage findings.")
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdecimal()]
     form = BulkForm(request.POST, id_list=ids)
     back = request.POST.get("next") or "/findings/"
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):

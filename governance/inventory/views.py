@@ -26,7 +26,7 @@ def _filters(request: HttpRequest) -> selectors.SystemFilters:
         q=request.GET.get("q", "").strip()[:100],
         stage=request.GET.get("stage", "") if request.GET.get("stage") in LifecycleStage.values else "",
         tier=request.GET.get("tier", "") if request.GET.get("tier") in RiskTier.values else "",
-        owner=int(owner) if owner.isascii() and owner.isdigit() else None,  # "²".isdigit() is True
+        owner=int(owner) if owner.isascii() and owner.isdecimal() else None,  # "²".isdecimal() is True
         archived=request.GET.get("archived") == "1",
         sort=request.GET.get("sort", "name") if request.GET.get("sort") in selectors.SORTS else "name",
     )

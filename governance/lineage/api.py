@@ -42,7 +42,7 @@ def lineage_receive(request: Request) -> Response:
         raise PermissionDenied("Your role cannot send lineage events.")
     cap = settings.RAMPART_MAX_LINEAGE_EVENT_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > cap:
+    if declared.isdecimal() and int(declared) > cap:
         return _bad(f"Event is {int(declared)} bytes; the limit is {cap} bytes (RAMPART_MAX_LINEAGE_EVENT_BYTES).")
     body = request._request.read(cap + 1)
     if len(body) > cap:

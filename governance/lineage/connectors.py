@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import ipaddress
 import logging
-import socket
 from datetime import datetime, timedelta, timezone as dt_timezone
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -31,7 +28,6 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=30)  # a claim older than this belonged to a worker that died
 MARQUEZ_OVERLAP = timedelta(minutes=10)  # re-read window for late-arriving events (duplicates are no-ops)
-METADATA_ADDRESSES = {"169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2"}
 HTTP_OPTIONS = {"timeout": 15.0, "retries": 3, "backoff": 0.5}  # per request: 4 attempts, 0.5 s, 1 s, 2 s apart
 
 
@@ -43,31 +39,14 @@ class ConnectorError(Exception):
 
 
 def check_url(url: str) -> None:
-    """Only http(s); no link-local, metadata, multicast or unspecified address unless the host is allowed.
-
-    Extends governance.findings.pull.check_url: also IPv4-mapped IPv6 forms and the cloud metadata
-    addresses that are not link-local (AWS IPv6, Alibaba).
-    """
-    from governance.findings.pull import PullError, check_url as base_check
+    """The findings pulls' outbound check (http(s) only; no link-local, metadata, multicast or unspecified
+    address, IPv4-mapped forms included, unless an admin allowed the host), raised as a ConnectorError."""
+    from governance.findings.pull import PullError, check_url as outbound_check
 
     try:
-        base_check(url)
+        outbound_check(url)
     except PullError as exc:
         raise ConnectorError(str(exc)) from exc
-    parts = urlsplit(url)
-    if parts.hostname in settings.RAMPART_OUTBOUND_ALLOWED_HOSTS:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except socket.gaierror as exc:
-        raise ConnectorError(f"Cannot resolve {parts.hostname}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        for a in filter(None, (address, mapped)):
-            if a.is_link_local or a.is_multicast or a.is_unspecified or str(a) in METADATA_ADDRESSES:
-                raise ConnectorError(f"{parts.hostname} resolves to {address}, a link-local/metadata address; "
-                                     "an admin must allow the host in RAMPART_OUTBOUND_ALLOWED_HOSTS.")
 
 
 # ---------------------------------------------------------------- configuration (audited writes)
@@ -240,7 +219,7 @@ def _run_mlflow(connector: Connector, client: JsonClient, now: datetime) -> str:
         if not name or updated and updated <= known["updated"]:
             continue
         versions = [v for v in mlflow.model_versions(client, name) if v.version not in known["versions"]]
-        for v in sorted(versions, key=lambda v: int(v.version) if v.version.isdigit() else 0):
+        for v in sorted(versions, key=lambda v: int(v.version) if v.version.isdecimal() else 0):
             run = mlflow.run_details(client, v.run_id, experiments) if v.run_id else None
             with transaction.atomic():
                 event_receive(payload=mlflow.version_event(v, run, tracking=tracking), origin=LineageEvent.Origin.MLFLOW)

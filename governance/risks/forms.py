@@ -26,7 +26,7 @@ REFERENCE_FIELDS = [
 
 def parse_ids(text: str, cap: int = 500) -> list[int]:
     """'1,2, 3' -> [1, 2, 3]; anything that is not a number is ignored."""
-    return [int(p) for p in str(text or "").replace(" ", "").split(",") if p.isdigit()][:cap]
+    return [int(p) for p in str(text or "").replace(" ", "").split(",") if p.isdecimal()][:cap]
 
 
 def _rating_choices(labels: list[str]) -> list[tuple[str, str]]:

@@ -45,7 +45,7 @@ def _filters(request: HttpRequest, matrix) -> selectors.RiskFilters:
         system=g.get("system", "")[:80],
         level=g.get("level", "") if g.get("level") in levels else "",
         status=g.get("status", "") if g.get("status") in {"all", *RiskStatus.values} else "",
-        owner=int(owner) if owner.isdigit() else None,
+        owner=int(owner) if owner.isdecimal() else None,
         overdue=g.get("overdue") == "1", awaiting=g.get("awaiting") == "1", q=g.get("q", "").strip()[:100],
     )
 

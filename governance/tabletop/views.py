@@ -93,7 +93,7 @@ def atlas_drafts(request: HttpRequest) -> HttpResponse:
     if not tperms.can_plan(request.user):
         raise PermissionDenied("Only facilitators draft scenarios.")
     if request.method == "POST":
-        case = get_object_or_404(ReferenceItem, pk=request.POST.get("case_study", "0") if request.POST.get("case_study", "").isdigit() else 0,
+        case = get_object_or_404(ReferenceItem, pk=request.POST.get("case_study", "0") if request.POST.get("case_study", "").isdecimal() else 0,
                                  catalogue=ReferenceItem.Catalogue.ATLAS_CASE_STUDY)
         try:
             scenario = services.scenario_draft_from_atlas(actor=request.user, case_study=case)
@@ -252,7 +252,7 @@ def play(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx and request.GET.get("partial") == "poll":
         if request.GET.get("v") == version:
             return HttpResponse(status=204)
-        after = int(request.GET.get("after", "0")) if request.GET.get("after", "0").isdigit() else 0
+        after = int(request.GET.get("after", "0")) if request.GET.get("after", "0").isdecimal() else 0
         cards = _player_cards(exercise, participant, after)
         last = max([after, *(c["release"].pk for c in cards)])
         return render(request, "tabletop/play.html#poll", {
@@ -307,7 +307,7 @@ def observe(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx and request.GET.get("partial") == "poll":
         if request.GET.get("v") == version:
             return HttpResponse(status=204)
-        after = int(request.GET.get("after", "0")) if request.GET.get("after", "0").isdigit() else 0
+        after = int(request.GET.get("after", "0")) if request.GET.get("after", "0").isdecimal() else 0
         state = selectors.observer_state(exercise, observer)
         context.update(state=state, after=after, oob=True,
                        last=max([after, *(row["release"].pk for row in state["rows"])]))
