@@ -116,8 +116,13 @@ class Finding(models.Model):
     last_seen = models.DateTimeField()
     state_changed_at = models.DateTimeField()
     sla_due = models.DateField(null=True, blank=True)
-    last_import = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_findings")
+    # Set again on every reimport: no index and no database FK check, so unchanged findings are HOT updates
+    # (Django still applies SET_NULL when a run is deleted, by a scan: runs are not deleted in the product).
+    last_import = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                    db_index=False, db_constraint=False)
+    # indexed by finding_assignee_idx, only where set (new findings have no assignee: nothing to write)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="assigned_findings", db_index=False)
 
     class Meta:
         ordering = ["-severity_rank", "-id"]
@@ -128,10 +133,12 @@ class Finding(models.Model):
             models.Index(fields=["state", "-severity_rank", "-id"], name="finding_state_sev_idx"),
             models.Index(fields=["system", "state", "-severity_rank", "-id"], name="finding_sys_state_idx"),
             models.Index(fields=["sla_due", "id"], name="finding_sla_idx"),
-            models.Index(fields=["-last_seen", "-id"], name="finding_seen_idx"),
+            models.Index(fields=["assignee", "-severity_rank", "-id"], name="finding_assignee_idx",
+                         condition=models.Q(assignee__isnull=False)),
             models.Index(fields=["tool", "-severity_rank", "-id"], name="finding_tool_idx"),
             # PostgreSQL also has finding_search_trgm (migration 0002): a pg_trgm GIN index for the queue's text
-            # search (UPPER(title/location/rule_id) LIKE, as Django writes icontains).
+            # search (UPPER(title/location/rule_id) LIKE, as Django writes icontains). No index holds last_seen or
+            # last_import (see above), and the table keeps free space in each page (fillfactor, migration 0004).
         ]
 
     def __str__(self) -> str:

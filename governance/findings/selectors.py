@@ -27,7 +27,7 @@ def stale_import_ids(limit: int = 100) -> list[int]:
 QUEUE_PAGE = 50
 SORTS = {
     "severity": ("severity_rank", False),  # (column, ascending)
-    "recent": ("last_seen", False),
+    "recent": ("id", False),  # newest first: ids follow first_seen, and the primary key orders them
     "sla": ("sla_due", True),
 }
 
@@ -83,11 +83,7 @@ def encode_cursor(value, pk: int) -> str:
 def _decode_cursor(cursor: str, column: str):
     try:
         value, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if column == "last_seen":
-            from django.utils.dateparse import parse_datetime
-
-            value = parse_datetime(value)
-        elif column == "sla_due":
+        if column == "sla_due":
             value = date.fromisoformat(value)
         return value, int(pk)
     except (ValueError, TypeError, json.JSONDecodeError):
@@ -106,6 +102,8 @@ def queue_page(f: QueueFilters, cursor: str = "") -> tuple[list[Finding], str | 
         else:
             qs = qs.filter(Q(**{f"{column}__lt": value}) | Q(**{column: value, "id__lt": pk}))
     order = (column, "id") if ascending else (f"-{column}", "-id")
+    if column == "id":
+        order = order[:1]
     rows = list(qs.order_by(*order)[: QUEUE_PAGE + 1])
     next_cursor = None
     if len(rows) > QUEUE_PAGE:

@@ -244,7 +244,13 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def cap_raw(entry: dict, limit: int = RAW_LIMIT) -> dict:
+class RawEntry(dict):
+    """A raw entry that also carries its JSON text, so the importer does not encode it a second time."""
+
+    __slots__ = ("json",)
+
+
+def cap_raw(entry: dict, limit: int = RAW_LIMIT) -> RawEntry:
     """A JSON-safe copy of entry no larger than ~limit bytes; marked when cut.
     Also enforces MAX_DEPTH on the entry (cheap pre-check: nesting needs brackets)."""
     try:
@@ -253,9 +259,12 @@ def cap_raw(entry: dict, limit: int = RAW_LIMIT) -> dict:
         raise ParseError(f"JSON nesting deeper than {MAX_DEPTH} levels") from None
     if text.count("{") + text.count("[") > MAX_DEPTH:
         check_depth(entry)
-    if len(text) <= limit:
-        return entry
-    return {"_truncated": True, "_original_size": len(text), "_json_prefix": text[:limit] + "…(truncated)"}
+    if len(text) > limit:
+        entry = {"_truncated": True, "_original_size": len(text), "_json_prefix": text[:limit] + "…(truncated)"}
+        text = json.dumps(entry)
+    raw = RawEntry(entry)
+    raw.json = text
+    return raw
 
 
 def clip(text, limit: int = 2000) -> str:
