@@ -156,6 +156,7 @@ class Worker:
         self.log = log
         self.proc = subprocess.Popen(
             [str(_setup.ROOT / ".venv/bin/celery"), "-A", "worker", "worker", "--concurrency", "1",
+             "--pool", os.environ.get("BENCH_POOL", "prefork"),
              "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle",
              "-n", f"bench-{os.getpid()}@%h"],
             cwd=_setup.ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,

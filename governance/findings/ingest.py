@@ -275,11 +275,11 @@ class _Batch:
     records: dict  # (scope_key, fingerprint) -> Record
     hashes: dict  # (scope_key, fingerprint) -> content hash
     version: str  # fingerprint version
-    copy_rows: dict | None = None  # PostgreSQL: each row as a tuple in _COPY_COLUMNS order, by key
+    preparer: "_Preparer | None" = None  # PostgreSQL: builds a row for COPY or UPDATE (only those are needed)
 
 
 class _Preparer:
-    """The CPU side of a batch, safe to run in another thread: routing, content hashes, COPY rows."""
+    """The CPU side of a batch, safe to run in another thread: routing and content hashes."""
 
     def __init__(self, run: ImportRun, version: str, router: Router, now):
         self.run, self.version, self.router, self.now = run, version, router, now
@@ -297,13 +297,11 @@ class _Preparer:
             for r in batch:
                 records[(scope_key(self.router.system_for(r), source), r.fingerprint)] = r
         hashes = {key: content_hash(r) for key, r in records.items()}
-        prepared = _Batch(records, hashes, self.version)
-        if self.postgresql:
-            prepared.copy_rows = {key: self._copy_row(key, r, hashes[key]) for key, r in records.items()}
-        return prepared
+        return _Batch(records, hashes, self.version, self if self.postgresql else None)
 
-    def _copy_row(self, key: tuple[str, str], r: Record, digest: str) -> tuple:
-        now = self.now
+    def row(self, batch: _Batch, key: tuple[str, str]) -> tuple:
+        """The finding as a tuple in _COPY_COLUMNS order (built only for new and changed rows)."""
+        r, digest, now = batch.records[key], batch.hashes[key], self.now
         return (key[0], _system_of(key[0]), self.run.source, r.tool[:60], r.fingerprint, self.version, digest,
                 r.title[:500], r.severity, SEVERITY_RANK[r.severity], r.tool_severity[:60], r.rule_id[:300],
                 r.location[:1000], r.artifact[:1000], r.package[:300], r.line, r.description, r.remediation,
@@ -333,7 +331,7 @@ def _write_batch(run, batch: _Batch, counts: Counts, now) -> None:
             unchanged_ids.append(old["id"])
             continue
         changed.append((key, old["id"]))
-    if batch.copy_rows is not None:
+    if batch.preparer is not None:
         _write_postgresql(run, batch, new_keys, changed, unchanged_ids, now)
     else:
         _upsert_orm(run, batch, now)
@@ -434,7 +432,10 @@ def _write_postgresql(run, batch: _Batch, new_keys: list, changed: list, unchang
     _copy_new(batch, new_keys)
     columns = [name for name, _ in _CHANGED_COLUMNS]
     position = {name: _COPY_COLUMNS.index(name) for name in columns}
-    rows = [{"id": pk, **{name: batch.copy_rows[key][position[name]] for name in columns}} for key, pk in changed]
+    rows = []
+    for key, pk in changed:
+        row = batch.preparer.row(batch, key)
+        rows.append({"id": pk, **{name: row[position[name]] for name in columns}})
     with _server_bound_cursor() as cursor:
         cursor.execute(_pg_update_sql(), {
             "now": now, "run": run.pk, "unchanged": ",".join(map(str, unchanged_ids)),
@@ -450,9 +451,9 @@ def _copy_new(batch: _Batch, keys: list) -> None:
     connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         with cursor.copy(sql) as copy:
-            rows = batch.copy_rows
+            row = batch.preparer.row
             for key in keys:
-                copy.write_row(rows[key])
+                copy.write_row(row(batch, key))
     if connection.queries_logged:
         connection.queries_log.append({"sql": f"{sql} -- {len(keys)} rows", "time": f"{time.monotonic() - started:.3f}"})
 
