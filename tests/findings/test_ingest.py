@@ -311,3 +311,32 @@ def test_every_sample_format_imports_and_reimports_unchanged(system, path, fmt, 
     assert Finding.objects.filter(system=system).count() == created
     second = run_import(DATA / path, system=system, source="sample", fmt=fmt)
     assert counts(second) == (0, 0, created, 0, 0)
+
+
+def test_unchanged_findings_are_hot_updates_on_reimport(system, settings):
+    """A reimport only moves last_seen/last_import of unchanged findings: no index covers them and pages keep
+    free space (fillfactor), so PostgreSQL updates them in place (HOT) without writing any index entry."""
+    from django.db import connection
+
+    settings.RAMPART_IMPORT_BATCH = 7
+    assert run_import(sarif_n(40), system=system).status == ImportRun.Status.DONE
+
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:  # this transaction's own counters (the test runs in one)
+            cursor.execute("SELECT pg_stat_get_xact_tuples_updated(%s::regclass),"
+                           " pg_stat_get_xact_tuples_hot_updated(%s::regclass)", ["findings_finding"] * 2)
+            return cursor.fetchone()
+
+    before = updates()
+    second = run_import(sarif_n(40), system=system)
+    assert counts(second) == (0, 0, 40, 0, 0)
+    updated, hot = (a - b for a, b in zip(updates(), before))
+    assert updated == 40 and hot == 40
+
+
+def test_newest_first_sort_follows_first_import(system):
+    run_import(sarif_n(3), system=system, source="older")
+    run_import(sarif_n(2), system=system, source="newer")
+    rows, _ = queue_page(QueueFilters(system=system.slug, sort="recent"))
+    assert [f.source for f in rows] == ["newer"] * 2 + ["older"] * 3
+    assert [f.pk for f in rows] == sorted((f.pk for f in rows), reverse=True)
