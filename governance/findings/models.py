@@ -6,6 +6,7 @@ from datetime import date
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -133,6 +134,10 @@ class Finding(models.Model):
             models.Index(fields=["state", "-severity_rank", "-id"], name="finding_state_sev_idx"),
             models.Index(fields=["system", "state", "-severity_rank", "-id"], name="finding_sys_state_idx"),
             models.Index(fields=["sla_due", "id"], name="finding_sla_idx"),
+            # "newest first" with a scanner or a triage state picked (selectors.queue_page): an index of their own,
+            # or PostgreSQL walks the primary key past every newer finding that does not match
+            models.Index(F("tool"), F("id") * -1, name="finding_tool_newest_idx"),
+            models.Index(fields=["state", "-id"], name="finding_state_newest_idx", condition=~Q(state="new")),
             models.Index(fields=["assignee", "-severity_rank", "-id"], name="finding_assignee_idx",
                          condition=models.Q(assignee__isnull=False)),
             models.Index(fields=["tool", "-severity_rank", "-id"], name="finding_tool_idx"),

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from governance.findings.models import OPEN_STATES, Finding, ImportRun
@@ -30,6 +30,7 @@ SORTS = {
     "recent": ("id", False),  # newest first: ids follow first_seen, and the primary key orders them
     "sla": ("sla_due", True),
 }
+UNIQUE_SORTS = ("id", "newest")
 
 
 @dataclass
@@ -94,15 +95,23 @@ def queue_page(f: QueueFilters, cursor: str = "") -> tuple[list[Finding], str | 
     """One page of the queue by keyset pagination: (findings, cursor of the next page or None)."""
     column, ascending = SORTS.get(f.sort, SORTS["severity"])
     qs = _filtered(f).select_related("system", "assignee")
+    if column == "id" and f.tool:
+        # Newest first for one scanner: walk finding_tool_newest_idx (tool, -id). Ordered by id, PostgreSQL
+        # walks the primary key instead and, when that scanner last ran long ago, filters past every newer
+        # finding of the other scanners first (0.4-0.7 s at 1M rows); -id cannot be read from the primary key.
+        qs = qs.annotate(newest=F("id") * -1)
+        column, ascending = "newest", True
     position = _decode_cursor(cursor, column) if cursor else None
     if position is not None:
         value, pk = position
-        if ascending:
+        if column in UNIQUE_SORTS:  # the value alone is the position
+            qs = qs.filter(**{f"{column}__{'gt' if ascending else 'lt'}": value})
+        elif ascending:
             qs = qs.filter(Q(**{f"{column}__gt": value}) | Q(**{column: value, "id__gt": pk}))
         else:
             qs = qs.filter(Q(**{f"{column}__lt": value}) | Q(**{column: value, "id__lt": pk}))
     order = (column, "id") if ascending else (f"-{column}", "-id")
-    if column == "id":
+    if column in UNIQUE_SORTS:
         order = order[:1]
     rows = list(qs.order_by(*order)[: QUEUE_PAGE + 1])
     next_cursor = None

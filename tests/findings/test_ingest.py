@@ -340,3 +340,24 @@ def test_newest_first_sort_follows_first_import(system):
     rows, _ = queue_page(QueueFilters(system=system.slug, sort="recent"))
     assert [f.source for f in rows] == ["newer"] * 2 + ["older"] * 3
     assert [f.pk for f in rows] == sorted((f.pk for f in rows), reverse=True)
+
+
+def test_newest_first_for_one_scanner_pages_by_its_own_index(system, settings):
+    """With a scanner picked, "newest first" orders by -id (finding_tool_newest_idx); pages still chain."""
+    from governance.findings import selectors
+
+    settings.RAMPART_IMPORT_BATCH = 50
+    run_import(sarif_n(7), system=system, source="bandit-old")
+    run_import(sarif_bytes([sarif_result(i) for i in range(5)], tool="Semgrep"), system=system, source="semgrep")
+    old = Finding.objects.filter(source="bandit-old").values_list("pk", flat=True)
+    seen, cursor = [], ""
+    page_size, selectors.QUEUE_PAGE = selectors.QUEUE_PAGE, 3
+    try:
+        while True:
+            rows, cursor = queue_page(QueueFilters(tool="Bandit", sort="recent"), cursor)
+            seen += [f.pk for f in rows]
+            if not cursor:
+                break
+    finally:
+        selectors.QUEUE_PAGE = page_size
+    assert seen == sorted(old, reverse=True)
