@@ -20,6 +20,9 @@ from bench import _setup  # noqa: E402
 
 SOURCE = "queuebench"
 SYSTEMS = 40
+# the first rows (lowest ids) come from a scanner that ran once, long ago: "newest first" filtered to it must
+# not walk past every newer finding
+LEGACY_ROWS = 20_000
 TOOLS = ("bandit", "semgrep", "CodeQL", "modelscan", "garak", "gitleaks", "trufflehog", "pip-audit", "osv-scanner")
 
 # One INSERT … SELECT over generate_series: ~1M rows in well under a minute. Values are spread with
@@ -44,7 +47,7 @@ SELECT coalesce(s.system_id::text, 'unassigned') || ':queuebench-' || s.tool, s.
 FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS g
 CROSS JOIN LATERAL (SELECT
     (%(systems)s::bigint[])[1 + (g * 7) %% %(nsystems)s] AS system_id,
-    (%(tools)s::text[])[1 + (g / 3) %% %(ntools)s] AS tool,
+    CASE WHEN g <= %(legacy)s THEN 'legacy-scanner' ELSE (%(tools)s::text[])[1 + (g / 3) %% %(ntools)s] END AS tool,
     (ARRAY['critical', 'high', 'high', 'medium', 'medium', 'medium', 'medium', 'low', 'low', 'info'])[1 + (g / 11) %% 10]
         AS severity,
     (ARRAY[5, 4, 4, 3, 3, 3, 3, 2, 2, 1])[1 + (g / 11) %% 10] AS rank,
@@ -74,7 +77,8 @@ def fill(rows: int) -> None:
         stop = min(rows, start + chunk - 1)
         with connection.cursor() as cur:
             cur.execute(FILL, {"start": start, "stop": stop, "systems": systems, "nsystems": len(systems),
-                               "tools": list(TOOLS), "ntools": len(TOOLS), "assignee": assignee})
+                               "tools": list(TOOLS), "ntools": len(TOOLS), "assignee": assignee,
+                               "legacy": LEGACY_ROWS})
         print(f"  filled {stop:,} rows ({time.perf_counter() - t0:.0f}s)", flush=True)
         start = stop + 1
     vacuum_analyze()
@@ -101,6 +105,8 @@ def cases():
         "system": {"system": system},
         "system=unassigned": {"system": "unassigned"},
         "tool": {"tool": "garak"},
+        "tool, only old rows": {"tool": "legacy-scanner"},
+        "state=fixed": {"state": FindingState.FIXED},
         "severity=critical": {"severity": "critical"},
         "breached": {"breached": True},
         "q common ('sql inj')": {"q": "sql inj"},
