@@ -84,8 +84,7 @@ def encode_cursor(value, pk: int) -> str:
 def _decode_cursor(cursor: str, column: str):
     try:
         value, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if column == "sla_due":
-            value = date.fromisoformat(value)
+        value = date.fromisoformat(value) if column == "sla_due" else int(value)  # rank, id or -id
         return value, int(pk)
     except (ValueError, TypeError, json.JSONDecodeError):
         return None

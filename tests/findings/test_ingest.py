@@ -361,3 +361,17 @@ def test_newest_first_for_one_scanner_pages_by_its_own_index(system, settings):
     finally:
         selectors.QUEUE_PAGE = page_size
     assert seen == sorted(old, reverse=True)
+
+
+@pytest.mark.parametrize("value", ["2027-05-22", "abc", None, [1], 3])
+@pytest.mark.parametrize("query", ["sort=severity", "sort=recent", "sort=recent&tool=Bandit", "sort=sla"])
+def test_a_cursor_from_another_sort_or_forged_is_a_first_page_not_an_error(client, engineer, system, query, value):
+    """?after= comes from the URL: a cursor made by another sort, or made up, must not reach the database."""
+    import base64
+    import json
+
+    run_import(sarif_n(3), system=system)
+    client.force_login(engineer)
+    after = base64.urlsafe_b64encode(json.dumps([value, 1]).encode()).decode().rstrip("=")
+    for url in (f"/findings/?{query}&after={after}", f"/api/v1/findings/?{query}&after={after}"):
+        assert client.get(url).status_code == 200, url
