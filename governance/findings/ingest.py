@@ -127,8 +127,14 @@ def _fail(run: ImportRun, message: str) -> None:
 
 def _lock_scope(run: ImportRun, router: "Router") -> None:
     """Serialise imports per scope; a routed run locks every scope it may write (sorted: no deadlock)."""
+    lock_scopes(router.scope_keys())
+
+
+def lock_scopes(scope_keys) -> None:
+    """Take the transaction-long lock of each scope: whoever adds findings to a scope holds it (new rows are
+    COPYed without ON CONFLICT, so two writers of one scope must never overlap)."""
     if connection.vendor == "postgresql":
-        for key in sorted({zlib.crc32(k.encode()) for k in router.scope_keys()}):
+        for key in sorted({zlib.crc32(k.encode()) for k in scope_keys}):
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7331, key - 2**31])
 
@@ -436,11 +442,13 @@ def _write_postgresql(run, batch: _Batch, new_keys: list, changed: list, unchang
     for key, pk in changed:
         row = batch.preparer.row(batch, key)
         rows.append({"id": pk, **{name: row[position[name]] for name in columns}})
+    payload = json.dumps(rows, separators=(",", ":"), default=str)
+    if "\\u0000" in payload and _JSON_NUL.search(payload):  # json_to_recordset would refuse it less clearly
+        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
     with _server_bound_cursor() as cursor:
         cursor.execute(_pg_update_sql(), {
             "now": now, "run": run.pk, "unchanged": ",".join(map(str, unchanged_ids)),
-            "lease": timezone.now() + lease(),
-            "changed": json.dumps(rows, separators=(",", ":"), default=str),
+            "lease": timezone.now() + lease(), "changed": payload,
         })
 
 

@@ -23,7 +23,7 @@ def records_import(*, system, source: str, records: Iterable[Record], version: s
     counts = ingest.Counts()
     ingest._upsert_batch(run, list(records), version, router, counts, now)
     ingest._close_vanished(run, router, counts, now)
-    run.status, run.counts, run.finished_at = ImportRun.Status.DONE, counts.as_dict(), timezone.now()
-    run.save(update_fields=["status", "counts", "finished_at"])
+    run.status, run.counts, run.finished_at, run.lease_until = ImportRun.Status.DONE, counts.as_dict(), timezone.now(), None
+    run.save(update_fields=["status", "counts", "finished_at", "lease_until"])
     audit_record(actor=None, action="import.done", obj=run, system=system, after=run.counts)
     return run

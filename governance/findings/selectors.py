@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import F, Q
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from governance.findings.models import OPEN_STATES, Finding, ImportRun
@@ -76,17 +76,19 @@ def _filtered(f: QueueFilters):
     return qs
 
 
-def encode_cursor(value, pk: int) -> str:
-    raw = json.dumps([value.isoformat() if hasattr(value, "isoformat") else value, pk])
+def encode_cursor(column: str, value, pk: int) -> str:
+    raw = json.dumps([column, value.isoformat() if hasattr(value, "isoformat") else value, pk])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str, column: str):
     try:
-        value, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        made_for, value, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if made_for != column:  # a cursor of another sort (or filter set): start from the first page
+            return None
         value = date.fromisoformat(value) if column == "sla_due" else int(value)  # rank, id or -id
         return value, int(pk)
-    except (ValueError, TypeError, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError):  # forged: int(Infinity) overflows
         return None
 
 
@@ -98,7 +100,7 @@ def queue_page(f: QueueFilters, cursor: str = "") -> tuple[list[Finding], str | 
         # Newest first for one scanner: walk finding_tool_newest_idx (tool, -id). Ordered by id, PostgreSQL
         # walks the primary key instead and, when that scanner last ran long ago, filters past every newer
         # finding of the other scanners first (0.4-0.7 s at 1M rows); -id cannot be read from the primary key.
-        qs = qs.annotate(newest=F("id") * -1)
+        qs = qs.annotate(newest=ExpressionWrapper(F("id") * -1, output_field=BigIntegerField()))
         column, ascending = "newest", True
     position = _decode_cursor(cursor, column) if cursor else None
     if position is not None:
@@ -117,7 +119,7 @@ def queue_page(f: QueueFilters, cursor: str = "") -> tuple[list[Finding], str | 
     if len(rows) > QUEUE_PAGE:
         rows = rows[:QUEUE_PAGE]
         last = rows[-1]
-        next_cursor = encode_cursor(getattr(last, column), last.pk)
+        next_cursor = encode_cursor(column, getattr(last, column), last.pk)
     return rows, next_cursor
 
 

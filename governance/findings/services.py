@@ -73,8 +73,12 @@ def mapping_rule_delete(*, actor, rule: MappingRule) -> None:
 @transaction.atomic
 def findings_route(*, actor, findings: list[Finding], system) -> int:
     """Move unassigned findings to a system (keeps their state and history)."""
+    from governance.findings.ingest import lock_scopes
+
     moved = 0
-    for f in Finding.objects.select_for_update().filter(pk__in=[f.pk for f in findings], system__isnull=True):
+    rows = list(Finding.objects.select_for_update().filter(pk__in=[f.pk for f in findings], system__isnull=True))
+    lock_scopes({f"{system.pk}:{f.source}" for f in rows})  # an import of that scope may be adding the same key
+    for f in rows:
         f.system, f.scope_key = system, f"{system.pk}:{f.source}"
         if Finding.objects.filter(scope_key=f.scope_key, fingerprint=f.fingerprint).exists():
             continue  # the system already has this finding from the same source

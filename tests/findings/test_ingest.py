@@ -1,6 +1,7 @@
 """Import runs end to end in-process (import_run_create + import_run_execute) on PostgreSQL."""
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -363,15 +364,51 @@ def test_newest_first_for_one_scanner_pages_by_its_own_index(system, settings):
     assert seen == sorted(old, reverse=True)
 
 
-@pytest.mark.parametrize("value", ["2027-05-22", "abc", None, [1], 3])
+@pytest.mark.parametrize("made_for", ["severity_rank", "id", "newest", "sla_due", "", "other"])
+@pytest.mark.parametrize("value", ["2027-05-22", "abc", None, [1], 3, "Infinity"])
 @pytest.mark.parametrize("query", ["sort=severity", "sort=recent", "sort=recent&tool=Bandit", "sort=sla"])
-def test_a_cursor_from_another_sort_or_forged_is_a_first_page_not_an_error(client, engineer, system, query, value):
-    """?after= comes from the URL: a cursor made by another sort, or made up, must not reach the database."""
+def test_a_cursor_of_another_sort_or_forged_gives_the_first_page(client, engineer, system, query, value, made_for):
+    """?after= comes from the URL: a cursor made for another sort or filter, or made up, shows the first page."""
     import base64
-    import json
 
     run_import(sarif_n(3), system=system)
     client.force_login(engineer)
-    after = base64.urlsafe_b64encode(json.dumps([value, 1]).encode()).decode().rstrip("=")
-    for url in (f"/findings/?{query}&after={after}", f"/api/v1/findings/?{query}&after={after}"):
-        assert client.get(url).status_code == 200, url
+    text = json.dumps([made_for, value, 1]).replace('"Infinity"', "Infinity")
+    after = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    expected = client.get(f"/api/v1/findings/?{query}").json()["results"]
+    assert len(expected) == 3
+    assert client.get(f"/findings/?{query}&after={after}").status_code == 200
+    response = client.get(f"/api/v1/findings/?{query}&after={after}")
+    assert response.status_code == 200
+    if made_for not in ("severity_rank", "id", "newest", "sla_due") or value in ("abc", None, [1], "Infinity"):
+        assert response.json()["results"] == expected
+
+
+def test_switching_sort_or_scanner_with_a_cursor_restarts_at_the_first_page(client, engineer, system):
+    from governance.findings import selectors
+
+    run_import(sarif_n(7), system=system)
+    client.force_login(engineer)
+    size, selectors.QUEUE_PAGE = selectors.QUEUE_PAGE, 3
+    try:
+        for first, then in (("sort=severity", "sort=recent"), ("sort=recent", "sort=recent&tool=Bandit"),
+                            ("sort=recent&tool=Bandit", "sort=recent"), ("sort=sla", "sort=severity")):
+            after = client.get(f"/api/v1/findings/?{first}").json()["next"]
+            assert after
+            restarted = client.get(f"/api/v1/findings/?{then}&after={after}").json()["results"]
+            assert restarted == client.get(f"/api/v1/findings/?{then}").json()["results"] != []
+    finally:
+        selectors.QUEUE_PAGE = size
+
+
+def test_nul_in_a_changed_finding_fails_the_run_saying_so(system):
+    """The rule's help text (remediation) is not in the raw entry: the changed row's own check must catch it."""
+    def report(help_text: str) -> bytes:
+        rules = [{"id": f"B{600 + k}", "help": {"text": help_text}} for k in range(10)]
+        return json.dumps({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Bandit", "rules": rules}},
+                                                          "results": [sarif_result(1), sarif_result(2)]}]}).encode()
+
+    assert run_import(report("Use subprocess without a shell."), system=system).status == "done"
+    run = run_import(report("Use subprocess\x00 without a shell."), system=system)
+    assert run.status == ImportRun.Status.FAILED and "NUL" in run.error, run.error
+    assert set(Finding.objects.values_list("remediation", flat=True)) == {"Use subprocess without a shell."}
