@@ -10,13 +10,9 @@ import fnmatch
 import hashlib
 import json
 import logging
-import queue
 import re
-import sys
-import threading
 import time
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
@@ -30,6 +26,7 @@ from governance.audit.services import audit_record
 from governance.findings.models import (
     HUMAN_DECISIONS, SEVERITY_RANK, Finding, FindingState, FindingTransition, ImportRun, MappingRule,
 )
+from governance.findings.prefetch import Prefetch, short_gil_slices
 from governance.findings.sla import sla_due
 from worker.scanners import FORMATS, ParseError, Record, detect
 from worker.scanners._common import HEAD_SIZE
@@ -154,84 +151,11 @@ def _ingest(run: ImportRun) -> Counts:
         batch_size = settings.RAMPART_IMPORT_BATCH
         prepare = _Preparer(run, version, router, now)
         batches = (prepare(batch) for batch in iter(lambda: list(islice(records, batch_size)), []))
-        with _Prefetch(batches) as prepared, _short_gil_slices():  # parsing overlaps the database's work
+        with Prefetch(batches) as prepared, short_gil_slices():  # parsing overlaps the database's work
             for batch in prepared:
                 _write_batch(run, batch, counts, now)  # also renews the lease
     _close_vanished(run, router, counts, now)
     return counts
-
-
-@contextmanager
-def _short_gil_slices(seconds: float = 0.0005):
-    """While the parse thread runs, hand the GIL over after 0.5 ms instead of 5 ms.
-
-    Every time this thread comes back from PostgreSQL it needs the GIL, and with the default interval it waits
-    up to 5 ms for the parse thread to let go: dozens of times per batch. Measured: a fresh 100k import
-    9.4 s → 6.8 s. The worker runs one task per process, so the setting affects nothing else.
-    """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
-
-
-class _Prefetch:
-    """Run a generator in a thread, at most `depth` items ahead; its exceptions are raised in the caller.
-
-    The thread only parses and encodes (no database access): the import's connection and transaction stay
-    in the calling thread. While that thread waits for PostgreSQL (psycopg releases the GIL), the next batch is
-    being parsed, so the two cores work at once. Memory stays bounded by `depth` batches.
-    """
-
-    _END = object()
-
-    def __init__(self, items, depth: int = 2):
-        self._items = items
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="ingest-parse", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.05)  # unblock a producer waiting on a full queue
-            except queue.Empty:
-                pass
-        self._thread.join()
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        try:
-            for item in self._items:
-                if not self._put((item, None)):
-                    return
-            self._put((self._END, None))
-        except BaseException as exc:  # ParseError, RecursionError, MemoryError ... : re-raised in the caller
-            self._put((None, exc))
-
-    def __iter__(self):
-        while True:
-            item, exc = self._queue.get()
-            if exc is not None:
-                raise exc
-            if item is self._END:
-                return
-            yield item
 
 
 def content_hash(r: Record) -> str:
@@ -354,9 +278,14 @@ def _raw_json(raw) -> str:
     text = getattr(raw, "json", None)  # worker.scanners._common.RawEntry carries its JSON text
     if text is None:
         text = json.dumps(raw, default=str, separators=(",", ":"))
-    if "\\u0000" in text and _JSON_NUL.search(text):  # PostgreSQL jsonb refuses NUL
-        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    _refuse_nul(text)
     return text
+
+
+def _refuse_nul(json_text: str) -> None:
+    """PostgreSQL text and jsonb refuse NUL: say so before the database answers less clearly."""
+    if "\\u0000" in json_text and _JSON_NUL.search(json_text):
+        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
 
 
 def _upsert_orm(run, batch: _Batch, now) -> None:
@@ -443,8 +372,7 @@ def _write_postgresql(run, batch: _Batch, new_keys: list, changed: list, unchang
         row = batch.preparer.row(batch, key)
         rows.append({"id": pk, **{name: row[position[name]] for name in columns}})
     payload = json.dumps(rows, separators=(",", ":"), default=str)
-    if "\\u0000" in payload and _JSON_NUL.search(payload):  # json_to_recordset would refuse it less clearly
-        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    _refuse_nul(payload)
     with _server_bound_cursor() as cursor:
         cursor.execute(_pg_update_sql(), {
             "now": now, "run": run.pk, "unchanged": ",".join(map(str, unchanged_ids)),
@@ -468,11 +396,11 @@ def _copy_new(batch: _Batch, keys: list) -> None:
 
 def _existing(keys) -> dict[tuple[str, str], dict]:
     """The batch's rows already in the database, by (scope_key, fingerprint): one query."""
+    by_scope: dict[str, list[str]] = {}
+    for scope, fp in keys:
+        by_scope.setdefault(scope, []).append(fp)
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(Finding._meta.db_table)
-        by_scope: dict[str, list[str]] = {}
-        for scope, fp in keys:
-            by_scope.setdefault(scope, []).append(fp)
         # per scope, "fingerprint = ANY(array)": PostgreSQL sorts the array and walks the unique index in order
         # (a join on a list of pairs probes it once per key, at random: ~3x slower once it no longer fits in memory)
         match = " OR ".join(["(f.scope_key = %s AND f.fingerprint = ANY(ARRAY(SELECT json_array_elements_text(%s::json))))"]
@@ -485,9 +413,6 @@ def _existing(keys) -> dict[tuple[str, str], dict]:
             )
             return {(row[1], row[2]): {"id": row[0], "state": row[3], "content_hash": row[4],
                                        "last_import_id": row[5]} for row in cursor.fetchall()}
-    by_scope: dict[str, list[str]] = {}
-    for scope, fp in keys:
-        by_scope.setdefault(scope, []).append(fp)
     query = Q()
     for scope, fps in by_scope.items():
         query |= Q(scope_key=scope, fingerprint__in=fps)

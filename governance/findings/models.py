@@ -134,12 +134,12 @@ class Finding(models.Model):
             models.Index(fields=["state", "-severity_rank", "-id"], name="finding_state_sev_idx"),
             models.Index(fields=["system", "state", "-severity_rank", "-id"], name="finding_sys_state_idx"),
             models.Index(fields=["sla_due", "id"], name="finding_sla_idx"),
-            # "newest first" with a scanner or a triage state picked (selectors.queue_page): an index of their own,
-            # or PostgreSQL walks the primary key past every newer finding that does not match
+            # "newest first" with a scanner picked (selectors.queue_page orders by -id for it) or a triaged state:
+            # an index of their own, or PostgreSQL walks the primary key past every newer finding that does not match
             models.Index(F("tool"), F("id") * -1, name="finding_tool_newest_idx"),
             models.Index(fields=["state", "-id"], name="finding_state_newest_idx", condition=~Q(state="new")),
             models.Index(fields=["assignee", "-severity_rank", "-id"], name="finding_assignee_idx",
-                         condition=models.Q(assignee__isnull=False)),
+                         condition=Q(assignee__isnull=False)),
             models.Index(fields=["tool", "-severity_rank", "-id"], name="finding_tool_idx"),
             # PostgreSQL also has finding_search_trgm (migration 0002): a pg_trgm GIN index for the queue's text
             # search (UPPER(title/location/rule_id) LIKE, as Django writes icontains). No index holds last_seen or

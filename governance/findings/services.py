@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.audit.services import audit_record
+from governance.findings.ingest import lock_scopes
 from governance.findings.models import Finding, FindingState, FindingTransition, MappingRule
 
 S = FindingState
@@ -73,8 +74,6 @@ def mapping_rule_delete(*, actor, rule: MappingRule) -> None:
 @transaction.atomic
 def findings_route(*, actor, findings: list[Finding], system) -> int:
     """Move unassigned findings to a system (keeps their state and history)."""
-    from governance.findings.ingest import lock_scopes
-
     moved = 0
     rows = list(Finding.objects.select_for_update().filter(pk__in=[f.pk for f in findings], system__isnull=True))
     lock_scopes({f"{system.pk}:{f.source}" for f in rows})  # an import of that scope may be adding the same key
