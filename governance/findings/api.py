@@ -87,6 +87,6 @@ def finding_list(request: Request) -> Response:
         "id": f.pk, "title": f.title, "severity": f.severity, "tool_severity": f.tool_severity, "tool": f.tool,
         "rule_id": f.rule_id, "location": f.location, "state": f.state, "system": f.system.slug if f.system else None,
         "source": f.source, "fingerprint": f.fingerprint, "sla_due": f.sla_due, "past_sla": f.is_past_sla(),
-        "first_seen": f.first_seen, "last_seen": f.last_seen,
+        "first_seen": f.first_seen, "last_seen": f.reported_at, "gone": f.gone,
     } for f in rows]
     return Response({"results": results, "next": cursor})

@@ -10,6 +10,8 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from governance.findings.fields import JSONTextField, SearchTermsField
+
 
 class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
@@ -111,16 +113,20 @@ class Finding(models.Model):
     line = models.IntegerField(null=True, blank=True)
     description = models.TextField(blank=True)
     remediation = models.TextField(blank=True)
-    raw = models.JSONField(default=dict, blank=True)
+    raw = JSONTextField(default=dict, blank=True)
     state = models.CharField(max_length=20, choices=FindingState.choices, default=FindingState.NEW)
     first_seen = models.DateTimeField()
+    # When an import last wrote this row; for a finding that is still reported, its scope's latest import saw it
+    # later than that (see reported_at): an unchanged finding is not rewritten by every reimport.
     last_seen = models.DateTimeField()
+    gone = models.BooleanField(default=False, help_text="Not in the latest report of its scope (system + source).")
     state_changed_at = models.DateTimeField()
     sla_due = models.DateField(null=True, blank=True)
-    # Set again on every reimport: no index and no database FK check, so unchanged findings are HOT updates
-    # (Django still applies SET_NULL when a run is deleted, by a scan: runs are not deleted in the product).
+    # The import that last wrote this row: no index and no database FK check (Django still applies SET_NULL
+    # when a run is deleted, by a scan: runs are not deleted in the product).
     last_import = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                     db_index=False, db_constraint=False)
+    terms = SearchTermsField(default=list, blank=True, editable=False)  # word hashes for the text search
     # indexed by finding_assignee_idx, only where set (new findings have no assignee: nothing to write)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="assigned_findings", db_index=False)
@@ -131,7 +137,9 @@ class Finding(models.Model):
         constraints = [models.UniqueConstraint(fields=["scope_key", "fingerprint"], name="finding_unique_in_scope")]
         indexes = [
             models.Index(fields=["-severity_rank", "-id"], name="finding_sev_idx"),
-            models.Index(fields=["state", "-severity_rank", "-id"], name="finding_state_sev_idx"),
+            # triaged states only: an import writes nothing to it (new findings are in finding_sev_idx)
+            models.Index(fields=["state", "-severity_rank", "-id"], name="finding_triaged_sev_idx",
+                         condition=~Q(state="new")),
             models.Index(fields=["system", "state", "-severity_rank", "-id"], name="finding_sys_state_idx"),
             models.Index(fields=["sla_due", "id"], name="finding_sla_idx"),
             # "newest first" with a scanner picked (selectors.queue_page orders by -id for it) or a triaged state:
@@ -141,9 +149,8 @@ class Finding(models.Model):
             models.Index(fields=["assignee", "-severity_rank", "-id"], name="finding_assignee_idx",
                          condition=Q(assignee__isnull=False)),
             models.Index(fields=["tool", "-severity_rank", "-id"], name="finding_tool_idx"),
-            # PostgreSQL also has finding_search_trgm (migration 0002): a pg_trgm GIN index for the queue's text
-            # search (UPPER(title/location/rule_id) LIKE, as Django writes icontains). No index holds last_seen or
-            # last_import (see above), and the table keeps free space in each page (fillfactor, migration 0004).
+            # PostgreSQL also has finding_terms_gin (migration 0006): a GIN index on terms for the text search
+            # (governance.findings.search).
         ]
 
     def __str__(self) -> str:
@@ -153,11 +160,45 @@ class Finding(models.Model):
         return reverse("findings:detail", args=[self.pk])
 
     @property
+    def reported_at(self):
+        """When a scanner last reported it: the latest import of its scope, unless it has gone from that report."""
+        if self.gone:
+            return self.last_seen
+        if not hasattr(self, "scope_seen"):  # annotated by the selectors; otherwise ask
+            self.scope_seen = FindingScope.objects.filter(key=self.scope_key).values_list("last_seen", flat=True).first()
+        return max(self.last_seen, self.scope_seen) if self.scope_seen else self.last_seen
+
+    def __str__(self) -> str:
+        return self.title[:80]
+
+    @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
     def is_past_sla(self, today: date | None = None) -> bool:
         return self.is_open and self.sla_due is not None and self.sla_due < (today or timezone.localdate())
+
+
+class FindingScope(models.Model):
+    """A system + source (or the unassigned queue + source): what a reimport reconciles. Its findings that are
+    not gone were in the report of its latest import."""
+
+    key = models.CharField(max_length=140, unique=True, help_text="'<system id or unassigned>:<source>'")
+    last_import = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class FindingTerm(models.Model):
+    """A word of some finding's title, location or rule id, once (governance.findings.search)."""
+
+    hash = models.BigIntegerField(primary_key=True)
+    word = models.TextField()
+
+    def __str__(self) -> str:
+        return self.word
 
 
 class FindingTransition(models.Model):

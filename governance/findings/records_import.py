@@ -19,10 +19,9 @@ def records_import(*, system, source: str, records: Iterable[Record], version: s
     run = ImportRun.objects.create(system=system, source=source, format="rampart", detected_format="rampart",
                                    via=ImportRun.Via.LINEAGE, status=ImportRun.Status.RUNNING, started_at=now)
     router = ingest.Router(run)
-    ingest._lock_scope(run, router)
+    ingest.lock_scopes(router.scope_keys())
     counts = ingest.Counts()
-    ingest._upsert_batch(run, list(records), version, router, counts, now)
-    ingest._close_vanished(run, router, counts, now)
+    ingest.records_write(run, list(records), version, router, counts, now)
     run.status, run.counts, run.finished_at, run.lease_until = ImportRun.Status.DONE, counts.as_dict(), timezone.now(), None
     run.save(update_fields=["status", "counts", "finished_at", "lease_until"])
     audit_record(actor=None, action="import.done", obj=run, system=system, after=run.counts)

@@ -6,10 +6,11 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import BigIntegerField, ExpressionWrapper, F, Q
+from django.db.models import BigIntegerField, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from governance.findings.models import OPEN_STATES, Finding, ImportRun
+from governance.findings import search
+from governance.findings.models import OPEN_STATES, SEVERITY_RANK, Finding, FindingScope, ImportRun
 
 QUEUED_GRACE = timedelta(minutes=1)
 
@@ -59,8 +60,10 @@ def _filtered(f: QueueFilters):
         qs = qs.filter(system_id=Subquery(AISystem.objects.filter(slug=f.system).values("id")[:1]))
     if f.tool:
         qs = qs.filter(tool=f.tool)
-    if f.severity:
-        qs = qs.filter(severity=f.severity)
+    if f.severity in SEVERITY_RANK:  # the rank, not the word: finding_sev_idx starts with it
+        qs = qs.filter(severity_rank=SEVERITY_RANK[f.severity])
+    elif f.severity:
+        qs = qs.none()
     if f.state == "open":
         qs = qs.filter(state__in=OPEN_STATES)
     elif f.state != "all":
@@ -68,12 +71,28 @@ def _filtered(f: QueueFilters):
     if f.breached:
         qs = qs.filter(state__in=OPEN_STATES, sla_due__lt=timezone.localdate())
     if f.q:
-        qs = qs.filter(Q(title__icontains=f.q) | Q(location__icontains=f.q) | Q(rule_id__icontains=f.q))
+        qs = _text_search(qs, f.q)
     if f.assignee:
         qs = qs.filter(assignee_id=f.assignee)
     if f.sort == "sla":
         qs = qs.filter(sla_due__isnull=False)
     return qs
+
+
+def _text_search(qs, q: str):
+    """Substring search on title, location and rule id; on PostgreSQL the word index narrows the rows first."""
+    qs = qs.filter(Q(title__icontains=q) | Q(location__icontains=q) | Q(rule_id__icontains=q))
+    narrowing = search.piece_hashes(q)
+    if narrowing is None:
+        return qs.none()
+    for hashes in narrowing:
+        qs = qs.filter(terms__overlaps=hashes)
+    return qs
+
+
+def with_reported_at(qs):
+    """Annotate what Finding.reported_at needs: when the latest import of each finding's scope ran."""
+    return qs.annotate(scope_seen=Subquery(FindingScope.objects.filter(key=OuterRef("scope_key")).values("last_seen")[:1]))
 
 
 def encode_cursor(column: str, value, pk: int) -> str:
@@ -95,7 +114,7 @@ def _decode_cursor(cursor: str, column: str):
 def queue_page(f: QueueFilters, cursor: str = "") -> tuple[list[Finding], str | None]:
     """One page of the queue by keyset pagination: (findings, cursor of the next page or None)."""
     column, ascending = SORTS.get(f.sort, SORTS["severity"])
-    qs = _filtered(f).select_related("system", "assignee")
+    qs = with_reported_at(_filtered(f).select_related("system", "assignee"))
     if column == "id" and f.tool:
         # Newest first for one scanner: walk finding_tool_newest_idx (tool, -id). Ordered by id, PostgreSQL
         # walks the primary key instead and, when that scanner last ran long ago, filters past every newer
@@ -133,7 +152,9 @@ def queue_tools() -> list[str]:
 
 
 def finding_detail(pk: int) -> Finding:
-    return Finding.objects.select_related("system", "assignee", "last_import").get(pk=pk)
+    scope = FindingScope.objects.filter(key=OuterRef("scope_key"))
+    return with_reported_at(Finding.objects.select_related("system", "assignee", "last_import")).annotate(
+        scope_import=Subquery(scope.values("last_import")[:1])).get(pk=pk)
 
 
 def finding_transitions(finding: Finding):

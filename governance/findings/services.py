@@ -73,15 +73,20 @@ def mapping_rule_delete(*, actor, rule: MappingRule) -> None:
 
 @transaction.atomic
 def findings_route(*, actor, findings: list[Finding], system) -> int:
-    """Move unassigned findings to a system (keeps their state and history)."""
+    """Move unassigned findings to a system (keeps their state and history).
+
+    In the system's scope the finding is gone (no import of that scope reported it) until one does, and it keeps
+    the time it was last reported.
+    """
     moved = 0
     rows = list(Finding.objects.select_for_update().filter(pk__in=[f.pk for f in findings], system__isnull=True))
     lock_scopes({f"{system.pk}:{f.source}" for f in rows})  # an import of that scope may be adding the same key
     for f in rows:
-        f.system, f.scope_key = system, f"{system.pk}:{f.source}"
+        reported = f.reported_at
+        f.system, f.scope_key, f.last_seen, f.gone = system, f"{system.pk}:{f.source}", reported, True
         if Finding.objects.filter(scope_key=f.scope_key, fingerprint=f.fingerprint).exists():
             continue  # the system already has this finding from the same source
-        f.save(update_fields=["system", "scope_key"])
+        f.save(update_fields=["system", "scope_key", "last_seen", "gone"])
         audit_record(actor=actor, action="finding.route", obj=f, system=system, after={"system": system.slug})
         moved += 1
     return moved

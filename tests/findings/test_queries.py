@@ -12,11 +12,15 @@ from tests.findings.conftest import create_run, run_import, sarif_n
 
 pytestmark = pytest.mark.django_db
 BATCH = 10
-# Per batch: SELECT the existing rows of the batch, INSERT … ON CONFLICT DO UPDATE, renew the lease.
-PER_BATCH = 3
-# Per run: claim, load the run, savepoint + release, advisory lock, SELECT vanished, save the run,
-# audit (lock head, insert event, update head).
-PER_RUN = 10
+# Per batch of new findings: SELECT the batch's existing rows (noting them in ingest_seen), COPY the new ones,
+# rewrite the changed ones + renew the lease (one statement, even with nothing to rewrite), add the batch's new
+# words to the search dictionary.
+PER_FRESH_BATCH = 4
+# Per batch of unchanged findings: the SELECT and the lease. Nothing is written, no row is built.
+PER_UNCHANGED_BATCH = 2
+# Per run: claim, load the run, savepoint + release, advisory lock, ingest_seen, close vanished, record the
+# scope's import, save the run, audit (lock head, insert event, update head).
+PER_RUN = 12
 
 
 def queries_for(data: bytes, **kw) -> int:
@@ -34,36 +38,46 @@ def small_batches(settings):
 def test_fresh_import_costs_a_fixed_number_of_queries_per_batch(system, small_batches):
     one = queries_for(sarif_n(BATCH), system=system, source="one")
     four = queries_for(sarif_n(4 * BATCH), system=system, source="four")
-    assert (four - one) / 3 == PER_BATCH
-    assert one == PER_RUN + PER_BATCH
+    assert (four - one) / 3 == PER_FRESH_BATCH
+    assert one == PER_RUN + PER_FRESH_BATCH
 
 
 def test_pinned_counts(system, small_batches, django_assert_num_queries):
     run = create_run(sarif_n(BATCH), system=system, source="a")
-    with django_assert_num_queries(PER_RUN + PER_BATCH):
+    with django_assert_num_queries(PER_RUN + PER_FRESH_BATCH):
         import_run_execute(run.pk)
     run = create_run(sarif_n(4 * BATCH), system=system, source="b")
-    with django_assert_num_queries(PER_RUN + 4 * PER_BATCH):
+    with django_assert_num_queries(PER_RUN + 4 * PER_FRESH_BATCH):
         import_run_execute(run.pk)
     # a partial last batch costs the same as a full one
     run = create_run(sarif_n(4 * BATCH + 3), system=system, source="c")
-    with django_assert_num_queries(PER_RUN + 5 * PER_BATCH):
+    with django_assert_num_queries(PER_RUN + 5 * PER_FRESH_BATCH):
         import_run_execute(run.pk)
 
 
-def test_reimport_unchanged_has_the_same_cost(system, small_batches):
+def test_big_batches_cost_the_same(system, settings, django_assert_num_queries):
+    settings.RAMPART_IMPORT_BATCH = 2000
+    run = create_run(sarif_n(4000), system=system, source="big")
+    with django_assert_num_queries(PER_RUN + 2 * PER_FRESH_BATCH):
+        import_run_execute(run.pk)
+    run = create_run(sarif_n(4000), system=system, source="big")
+    with django_assert_num_queries(PER_RUN + 2 * PER_UNCHANGED_BATCH):
+        import_run_execute(run.pk)
+
+
+def test_reimport_unchanged_costs_two_queries_a_batch(system, small_batches):
     run_import(sarif_n(4 * BATCH), system=system)
-    assert queries_for(sarif_n(4 * BATCH), system=system) == PER_RUN + 4 * PER_BATCH
+    assert queries_for(sarif_n(4 * BATCH), system=system) == PER_RUN + 4 * PER_UNCHANGED_BATCH
 
 
 def test_closing_and_reopening_cost_is_constant_in_rows(system, small_batches):
-    """Closing is one transition step for the whole run; reopening one step per batch that reopens."""
+    """Closing is one statement for the whole run plus the transitions; reopening is a rewrite per batch."""
     run_import(sarif_n(4 * BATCH), system=system)
-    # closing 3 batches' worth of findings: a constant 3 queries (read states, update, insert transitions)
-    assert queries_for(sarif_n(BATCH), system=system) == PER_RUN + PER_BATCH + 3
+    # closing 3 batches' worth of findings: the close statement is in PER_RUN, + 1 insert of the transitions
+    assert queries_for(sarif_n(BATCH), system=system) == PER_RUN + PER_UNCHANGED_BATCH + 1
     run_import(sarif_n(BATCH), system=system)
-    # 3 batches reopen: 3 more queries in each of them
-    assert queries_for(sarif_n(4 * BATCH), system=system) == PER_RUN + 4 * PER_BATCH + 3 * 3
+    # 3 batches reopen: each builds its rows (their words go to the dictionary) and inserts its transitions
+    assert queries_for(sarif_n(4 * BATCH), system=system) == PER_RUN + 4 * PER_UNCHANGED_BATCH + 3 * 2
     assert not Finding.objects.exclude(state=FindingState.NEW).exists()
 
 
@@ -72,8 +86,8 @@ def test_routed_import_costs_two_more_queries(system, small_batches):
     one = queries_for(sarif_n(BATCH), source="r1")
     four = queries_for(sarif_n(4 * BATCH), source="r4")
     # + loading the mapping rules, + one more advisory lock (scopes: unassigned and the rule's system)
-    assert one == PER_RUN + 2 + PER_BATCH
-    assert four - one == 3 * PER_BATCH
+    assert one == PER_RUN + 2 + PER_FRESH_BATCH
+    assert four - one == 3 * PER_FRESH_BATCH
 
 
 # --- reads ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import tempfile
 from typing import BinaryIO, Iterator
 
 import ijson
+import orjson
 
 from .base import SEVERITIES, ParseError
 
@@ -253,10 +254,7 @@ class RawEntry(dict):
 def cap_raw(entry: dict, limit: int = RAW_LIMIT) -> RawEntry:
     """A JSON-safe copy of entry no larger than ~limit bytes; marked when cut.
     Also enforces MAX_DEPTH on the entry (cheap pre-check: nesting needs brackets)."""
-    try:
-        text = json.dumps(entry, default=str, check_circular=False)
-    except RecursionError:
-        raise ParseError(f"JSON nesting deeper than {MAX_DEPTH} levels") from None
+    text = _dumps(entry)
     if text.count("{") + text.count("[") > MAX_DEPTH:
         check_depth(entry)
     if len(text) > limit:
@@ -265,6 +263,19 @@ def cap_raw(entry: dict, limit: int = RAW_LIMIT) -> RawEntry:
     raw = RawEntry(entry)
     raw.json = text
     return raw
+
+
+def _dumps(entry) -> str:
+    """Compact JSON text. orjson is ~10x faster than json (this runs once per finding of a 100k report); it
+    refuses what JSON parsers can still hand us (integers past 64 bits, NaN from json.loads), so fall back."""
+    try:
+        return orjson.dumps(entry).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    try:
+        return json.dumps(entry, default=str, check_circular=False, separators=(",", ":"))
+    except RecursionError:
+        raise ParseError(f"JSON nesting deeper than {MAX_DEPTH} levels") from None
 
 
 def clip(text, limit: int = 2000) -> str:

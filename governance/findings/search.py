@@ -1,0 +1,161 @@
+"""The queue's text search: a word index instead of a trigram index.
+
+A trigram GIN index on title, location and rule id wrote ~130 index entries per imported finding and cost more
+than everything else in an import together (bench/README.md). Instead each finding keeps the 64-bit hashes of
+the words of those three fields (`Finding.terms`, GIN-indexed: ~13 entries a finding), and a dictionary table
+keeps each word once (`FindingTerm`, with its own small trigram index).
+
+A search for q is still a case-insensitive substring match (the LIKE below stays as the exact filter); the
+index narrows the rows first. Split q into word pieces the same way: if q occurs in a text, every piece of q
+lies inside one word of that text, so a matching finding has, for each piece, a word that contains the piece.
+The dictionary says which words contain a piece (a substring match over distinct words, not over findings).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+
+from django.db import connection
+
+WORD = re.compile(r"\w+")
+MAX_WORDS_PER_PIECE = 2000  # a piece inside more words than this ("a", "1") narrows nothing: skip it
+MAX_PIECES = 8
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def word_hash(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+_INT8 = 20  # PostgreSQL's type oid of the elements
+_ARRAY_HEADER = struct.Struct(">iiiii")  # dimensions, has nulls, element type, length, lower bound
+_EMPTY_ARRAY = struct.pack(">iii", 0, 0, _INT8)
+
+
+class PackedTerms(bytes):
+    """A finding's word hashes as PostgreSQL's binary int8[], which the import's COPY sends as it is (psycopg's
+    own array dumper is Python code: 22 µs a finding). hashes() gives them back as ints."""
+
+    def hashes(self) -> list[int]:
+        body = memoryview(self)[_ARRAY_HEADER.size:]
+        return [int.from_bytes(body[i + 4:i + 12], "big", signed=True) for i in range(0, len(body), 12)]
+
+    @classmethod
+    def pack(cls, elements) -> "PackedTerms":
+        """elements: distinct 12-byte binary int8 array elements (length + value)."""
+        if not elements:
+            return cls(_EMPTY_ARRAY)
+        return cls(_ARRAY_HEADER.pack(1, 0, _INT8, len(elements), 1) + b"".join(sorted(elements)))
+
+
+def _element(h: int) -> bytes:
+    return b"\x00\x00\x00\x08" + h.to_bytes(8, "big", signed=True)
+
+
+class Terms:
+    """Word hashes of findings, remembering the words met so far (an import meets the same few thousand words
+    again and again) and the ones the dictionary has not been given yet."""
+
+    CACHE = 200_000  # words and texts remembered; past this the caches start again (memory stays flat)
+
+    def __init__(self):
+        self._elements: dict[str, bytes] = {}  # word -> its binary array element
+        self._texts: dict[str, tuple[bytes, ...]] = {}  # titles and rule ids repeat: split each text once
+        self._new: dict[int, str] = {}
+
+    def of(self, title: str, location: str, rule_id: str) -> PackedTerms:
+        return PackedTerms.pack({*self._text(title), *self._text(rule_id), *self._text(location, remember=False)})
+
+    def _text(self, text: str, remember: bool = True) -> tuple[bytes, ...]:
+        found = self._texts.get(text)
+        if found is None:
+            found = tuple(self._word(w) for w in words(text))
+            if remember:
+                if len(self._texts) > self.CACHE:
+                    self._texts.clear()
+                self._texts[text] = found
+        return found
+
+    def _word(self, word: str) -> bytes:
+        element = self._elements.get(word)
+        if element is None:
+            if len(self._elements) > self.CACHE:
+                self._elements.clear()
+            h = word_hash(word)
+            element = self._elements[word] = _element(h)
+            self._new[h] = word
+        return element
+
+    def new_words(self) -> dict[int, str]:
+        """The words met since the last call, by hash (for the dictionary)."""
+        new, self._new = self._new, {}
+        return new
+
+
+class Dictionary:
+    """Adds words to FindingTerm, committed at once on a connection of its own.
+
+    Not in the import's transaction: two imports meeting the same new word would otherwise wait for each other
+    until one commits (or deadlock). A word whose import later rolls back stays in the dictionary; that is
+    harmless (it points at no finding).
+    """
+
+    def __init__(self):
+        self._conn = None
+
+    def add(self, words_by_hash: dict[int, str]) -> None:
+        if not words_by_hash or connection.vendor != "postgresql":
+            return
+        from governance.findings.models import FindingTerm
+
+        new = sorted(words_by_hash)  # sorted: two imports adding the same words cannot deadlock
+        table = connection.ops.quote_name(FindingTerm._meta.db_table)
+        sql = f"INSERT INTO {table} (hash, word) SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING"
+        with connection.wrap_database_errors:
+            self._connection().execute(sql, [new, [words_by_hash[h] for h in new]])
+        if connection.queries_logged:  # counted like the import's own queries
+            connection.queries_log.append({"sql": f"{sql} -- {len(new)} words", "time": "0"})
+
+    def _connection(self):
+        if self._conn is None:
+            self._conn = connection.get_new_connection(connection.get_connection_params())
+            self._conn.autocommit = True
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def pieces(q: str) -> list[str]:
+    return list(dict.fromkeys(words(q)))[:MAX_PIECES]
+
+
+def piece_hashes(q: str) -> list[list[int]] | None:
+    """For each selective piece of q, the hashes of the words containing it. None: some piece is in no word at
+    all, so nothing can match. [] : nothing to narrow by (no word characters, or only unselective pieces)."""
+    from governance.findings.models import FindingTerm
+
+    wanted = pieces(q)
+    if not wanted or connection.vendor != "postgresql":
+        return []
+    table = connection.ops.quote_name(FindingTerm._meta.db_table)
+    patterns = ["%" + p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" for p in wanted]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.n, t.hash FROM unnest(%s::text[]) WITH ORDINALITY AS p(pattern, n)"
+            f" CROSS JOIN LATERAL (SELECT hash FROM {table} WHERE word LIKE p.pattern LIMIT %s) t",
+            [patterns, MAX_WORDS_PER_PIECE + 1],
+        )
+        found: dict[int, list[int]] = {}
+        for n, h in cursor.fetchall():
+            found.setdefault(n, []).append(h)
+    if len(found) < len(wanted):
+        return None
+    return [hashes for hashes in found.values() if len(hashes) <= MAX_WORDS_PER_PIECE]
