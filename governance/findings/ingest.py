@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from governance.audit.services import audit_record
 from governance.findings.models import SEVERITY_RANK, FindingState, FindingTransition, ImportRun, MappingRule
-from governance.findings.prefetch import Prefetch, short_gil_slices
+from governance.findings.prefetch import Prefetch, gc_paused, short_gil_slices
 from governance.findings.search import Terms
 from governance.findings.sla import sla_due
 from governance.findings.stores import Existing, store_for
@@ -139,7 +139,7 @@ def _ingest(run: ImportRun) -> Counts:
     counts, now = Counts(), timezone.now()
     store = store_for(run, now, lease)
     try:
-        with run.report.open("rb") as stream:
+        with run.report.open("rb") as stream, gc_paused():
             fmt = run.format
             if fmt == "auto":
                 fmt = detect(stream.read(HEAD_SIZE))
@@ -214,16 +214,20 @@ class Batch:
     records: dict  # (scope_key, fingerprint) -> Record; the same fingerprint twice in a batch: the last one wins
     hashes: dict  # (scope_key, fingerprint) -> content hash
     preparer: "_Preparer"
+    rows: dict = field(default_factory=dict)  # (scope_key, fingerprint) -> row, built ahead when most are new
+    words: dict = field(default_factory=dict)  # hash -> word: words met building those rows
 
 
 class _Preparer:
-    """Routing and content hashes (run in the parse thread), and rows for new or changed findings (run by the
-    writing thread: only those rows are ever built)."""
+    """The CPU side of a batch, run in the parse thread: routing, content hashes and, while most findings are new,
+    their rows (so the writing thread only streams them). Otherwise the writing thread builds the few rows it
+    needs (a reimport needs almost none)."""
 
     def __init__(self, run: ImportRun, version: str, router: Router, now):
         self.run, self.version, self.router, self.now = run, version, router, now
         self.sla = {severity: sla_due(severity, now.date()) for severity in SEVERITY_RANK}
-        self.terms = Terms()
+        self.ahead = True  # set by the writing thread after each batch
+        self._terms, self._terms_later = Terms(), Terms()  # one per thread
 
     def __call__(self, batch: list[Record]) -> Batch:
         source, run = self.run.source, self.run
@@ -235,18 +239,30 @@ class _Preparer:
         else:
             for r in batch:
                 records[(scope_key(self.router.system_for(r), source), r.fingerprint)] = r
-        return Batch(records, {key: content_hash(r) for key, r in records.items()}, self)
+        hashes = {key: content_hash(r) for key, r in records.items()}
+        prepared = Batch(records, hashes, self)
+        if self.ahead:
+            prepared.rows = {key: self._row(key, r, hashes[key], self._terms) for key, r in records.items()}
+            prepared.words = self._terms.new_words()
+        return prepared
 
     def row(self, batch: Batch, key: tuple[str, str]) -> tuple:
-        """The finding as a tuple in stores.COLUMNS order."""
-        r, now = batch.records[key], self.now
+        """The finding as a tuple in stores.COLUMNS order (called by the writing thread)."""
+        row = batch.rows.get(key)
+        return row if row is not None else self._row(key, batch.records[key], batch.hashes[key], self._terms_later)
+
+    def words(self, batch: Batch) -> dict[int, str]:
+        """Words met building the batch's rows, for the dictionary (called by the writing thread)."""
+        return {**batch.words, **self._terms_later.new_words()}
+
+    def _row(self, key: tuple[str, str], r: Record, digest: str, terms: Terms) -> tuple:
+        now = self.now
         title, location, rule_id = r.title[:500], r.location[:1000], r.rule_id[:300]
         line = r.line if r.line is None or -2**31 <= r.line < 2**31 else None
-        return (key[0], system_of(key[0]), self.run.source, r.tool[:60], r.fingerprint, self.version,
-                batch.hashes[key], title, r.severity, SEVERITY_RANK[r.severity], r.tool_severity[:60], rule_id,
-                location, r.artifact[:1000], r.package[:300], line, r.description, r.remediation, _raw_json(r.raw),
-                FindingState.NEW, now, now, now, self.sla[r.severity], self.run.pk, False,
-                self.terms.of(title, location, rule_id))
+        return (key[0], system_of(key[0]), self.run.source, r.tool[:60], r.fingerprint, self.version, digest, title,
+                r.severity, SEVERITY_RANK[r.severity], r.tool_severity[:60], rule_id, location, r.artifact[:1000],
+                r.package[:300], line, r.description, r.remediation, _raw_json(r.raw), FindingState.NEW, now, now,
+                now, self.sla[r.severity], self.run.pk, False, terms.of(title, location, rule_id))
 
 
 def _raw_json(raw) -> str:
@@ -279,9 +295,10 @@ def _write_batch(store, batch: Batch, counts: Counts) -> None:
             if not old.gone:
                 continue  # nothing to write: the scope's import says it was seen
         rewrite.append((key, old))
+    batch.preparer.ahead = 2 * len(new_keys) > len(batch.hashes)
     store.insert(batch, new_keys)
     store.rewrite(batch, rewrite, reopen_from=REOPEN_FROM)
-    store.add_words(batch.preparer.terms.new_words())
+    store.add_words(batch.preparer.words(batch))
     if reopened:
         _transitions([(old.id, old.state) for old in reopened], FindingState.NEW, store.run,
                      "Reported again by the scanner: reopened.", store.now)

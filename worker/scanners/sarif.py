@@ -43,13 +43,34 @@ def parse(stream: BinaryIO) -> Iterator[Record]:
     if not reader.seekable():
         reader = c.spooled_copy(reader)
     start = reader.tell()
-    runs = [_run_info(d) for d in c.json_items(reader, "runs.item.tool.driver")]
-    counts = None
-    if len(runs) > 1:
-        reader.seek(start)
-        counts = _results_per_run(reader)
+    runs, counts = _single_run(reader), None
     reader.seek(start)
+    if runs is None:
+        runs = [_run_info(d) for d in c.json_items(reader, "runs.item.tool.driver")]
+        if len(runs) > 1:
+            reader.seek(start)
+            counts = _results_per_run(reader)
+        reader.seek(start)
     return _records(reader, runs, counts)
+
+
+def _single_run(reader) -> list[dict] | None:
+    """The usual report has one run whose tool comes before its results: then reading up to the end of its
+    driver is enough, instead of a whole pass of the JSON parser over the file for the drivers. A plain byte
+    count tells (one "driver" key and one "results" key in the whole file; any doubt takes the long way)."""
+    start, keys, tail = reader.tell(), {b'"driver"': 0, b'"results"': 0}, b""
+    for chunk in iter(lambda: reader.read(1 << 20), b""):
+        window = tail + chunk
+        for key in keys:
+            keys[key] += window.count(key) - tail.count(key)
+        tail = chunk[-9:]
+    if keys[b'"driver"'] != 1 or keys[b'"results"'] != 1:
+        return None
+    reader.seek(start)
+    drivers = c.json_items(reader, "runs.item.tool.driver")
+    driver = next(drivers, None)
+    drivers.close()
+    return [_run_info(driver)] if driver is not None else None
 
 
 def _records(reader, runs, counts) -> Iterator[Record]:
