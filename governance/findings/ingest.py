@@ -26,10 +26,10 @@ from django.utils import timezone
 
 from governance.audit.services import audit_record
 from governance.findings.models import SEVERITY_RANK, FindingState, FindingTransition, ImportRun, MappingRule
-from governance.findings.prefetch import Prefetch, gc_paused, short_gil_slices
+from governance.findings.prefetch import ForkedPrefetch, Prefetch, gc_paused, short_gil_slices
 from governance.findings.search import Terms
 from governance.findings.sla import sla_due
-from governance.findings.stores import Existing, store_for
+from governance.findings.stores import Existing, binary_row_formatter, store_for
 from worker.scanners import FORMATS, ParseError, Record, detect
 from worker.scanners._common import HEAD_SIZE
 
@@ -148,8 +148,12 @@ def _ingest(run: ImportRun) -> Counts:
             records = FORMATS[fmt].parse(stream)
             prepare = _Preparer(run, f"{fmt}/v{FORMATS[fmt].FINGERPRINT_VERSION}", router, now)
             batches = (prepare(batch) for batch in iter(lambda: list(islice(records, settings.RAMPART_IMPORT_BATCH)), []))
-            with Prefetch(batches) as prepared, short_gil_slices():  # parsing overlaps the database's work
+            # PostgreSQL: parse in a forked process beside the database's work; elsewhere in a thread
+            producer = ForkedPrefetch(batches) if prepare.binary else Prefetch(batches)
+            prepare.flag = producer.flag
+            with producer as prepared, short_gil_slices():
                 for batch in prepared:
+                    batch.preparer = prepare
                     _write_batch(store, batch, counts)
         _reconcile(store, run, router, counts, now)
     finally:
@@ -161,7 +165,10 @@ def records_write(run: ImportRun, records: list[Record], version: str, router: R
     """Write one list of records as a whole import of the run's scopes (lineage rules use this)."""
     store = store_for(run, now, lease)
     try:
-        _write_batch(store, _Preparer(run, version, router, now)(records), counts)
+        preparer = _Preparer(run, version, router, now)
+        batch = preparer(records)
+        batch.preparer = preparer
+        _write_batch(store, batch, counts)
         _reconcile(store, run, router, counts, now)
     finally:
         store.close()
@@ -213,21 +220,33 @@ def system_of(key: str) -> int | None:
 class Batch:
     records: dict  # (scope_key, fingerprint) -> Record; the same fingerprint twice in a batch: the last one wins
     hashes: dict  # (scope_key, fingerprint) -> content hash
-    preparer: "_Preparer"
     rows: dict = field(default_factory=dict)  # (scope_key, fingerprint) -> row, built ahead when most are new
     words: dict = field(default_factory=dict)  # hash -> word: words met building those rows
+    preparer: "_Preparer | None" = None  # set where the batch is written (it does not travel between processes)
+
+    def __getstate__(self):
+        return {**self.__dict__, "preparer": None}
 
 
 class _Preparer:
-    """The CPU side of a batch, run in the parse thread: routing, content hashes and, while most findings are new,
-    their rows (so the writing thread only streams them). Otherwise the writing thread builds the few rows it
-    needs (a reimport needs almost none)."""
+    """The CPU side of a batch, run ahead of the writer (in the parsing process or thread): routing, content
+    hashes and, while most findings are new, their rows, ready to send (on PostgreSQL: the bytes of a binary COPY
+    row). Otherwise the writer builds the few rows it needs (a reimport needs almost none)."""
 
     def __init__(self, run: ImportRun, version: str, router: Router, now):
         self.run, self.version, self.router, self.now = run, version, router, now
         self.sla = {severity: sla_due(severity, now.date()) for severity in SEVERITY_RANK}
-        self.ahead = True  # set by the writing thread after each batch
-        self._terms, self._terms_later = Terms(), Terms()  # one per thread
+        self.binary = connection.vendor == "postgresql"
+        self.flag = bytearray(b"\x01")  # build rows ahead? (the producer's flag, shared with the parsing process)
+        self._terms, self._terms_later = Terms(), Terms()  # the producer's and the writer's
+
+    @property
+    def ahead(self) -> bool:
+        return self.flag[0] == 1
+
+    @ahead.setter
+    def ahead(self, value: bool) -> None:
+        self.flag[0] = 1 if value else 0
 
     def __call__(self, batch: list[Record]) -> Batch:
         source, run = self.run.source, self.run
@@ -240,19 +259,26 @@ class _Preparer:
             for r in batch:
                 records[(scope_key(self.router.system_for(r), source), r.fingerprint)] = r
         hashes = {key: content_hash(r) for key, r in records.items()}
-        prepared = Batch(records, hashes, self)
-        if self.ahead:
-            prepared.rows = {key: self._row(key, r, hashes[key], self._terms) for key, r in records.items()}
-            prepared.words = self._terms.new_words()
-        return prepared
+        if not self.ahead:
+            for r in records.values():
+                r.raw = _raw_json(r.raw)  # its text travels faster than the dict
+            return Batch(records, hashes)
+        finish = self._binary_row() if self.binary else tuple
+        rows = {key: finish(self._row(key, r, hashes[key], self._terms)) for key, r in records.items()}
+        return Batch(dict.fromkeys(records), hashes, rows, self._terms.new_words())
 
-    def row(self, batch: Batch, key: tuple[str, str]) -> tuple:
-        """The finding as a tuple in stores.COLUMNS order (called by the writing thread)."""
+    def _binary_row(self):
+        if not hasattr(self, "_format"):
+            self._format = binary_row_formatter()
+        return self._format
+
+    def row(self, batch: Batch, key: tuple[str, str]):
+        """The finding's row (stores.COLUMNS order): a tuple, or on PostgreSQL the bytes of a binary COPY row."""
         row = batch.rows.get(key)
         return row if row is not None else self._row(key, batch.records[key], batch.hashes[key], self._terms_later)
 
     def words(self, batch: Batch) -> dict[int, str]:
-        """Words met building the batch's rows, for the dictionary (called by the writing thread)."""
+        """Words met building the batch's rows, for the dictionary (called by the writer)."""
         return {**batch.words, **self._terms_later.new_words()}
 
     def _row(self, key: tuple[str, str], r: Record, digest: str, terms: Terms) -> tuple:
@@ -266,6 +292,8 @@ class _Preparer:
 
 
 def _raw_json(raw) -> str:
+    if isinstance(raw, str):
+        return raw
     text = getattr(raw, "json", None)  # worker.scanners._common.RawEntry carries its JSON text
     return text if text is not None else orjson.dumps(raw, default=str).decode()
 

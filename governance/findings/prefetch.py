@@ -1,12 +1,17 @@
-"""Parsing beside the database: a generator run in a thread a few items ahead, and short GIL slices while it runs.
+"""Parsing beside the database: a generator run ahead of its consumer, in a forked process or in a thread.
 
-Used by the import (governance.findings.ingest): the thread parses and hashes, the calling thread keeps the
-database connection and the transaction.
+Used by the import (governance.findings.ingest): the producer parses, hashes and builds rows; the consumer keeps
+the database connection and the transaction.
 """
 from __future__ import annotations
 
+import fcntl
 import gc
+import mmap
+import os
+import pickle
 import queue
+import signal
 import sys
 import threading
 from contextlib import contextmanager
@@ -65,6 +70,7 @@ class Prefetch:
 
     def __init__(self, items, depth: int = 2):
         self._items = items
+        self.flag = bytearray(b"\x01")  # steers the producer (see ForkedPrefetch)
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, name="ingest-parse", daemon=True)
@@ -108,3 +114,83 @@ class Prefetch:
             if item is self._END:
                 return
             yield item
+
+
+class ForkedPrefetch:
+    """Run a generator in a forked child process; its items come back pickled through a pipe, in order.
+
+    A thread shares the interpreter lock: parsing a report and feeding PostgreSQL then take turns on one core
+    (measured: the thread costs 30-40% more CPU than doing both in a row). The child has its own interpreter
+    on the other core. It was forked after everything was loaded, so it starts at once, and it never touches
+    the database: the parent keeps the connection and the transaction. Items must pickle (and should be made
+    of strings and bytes: objects with many small parts pickle slowly).
+
+    `flag` is one byte shared with the child (an anonymous shared mapping), for the consumer to steer the
+    producer (ingest: build rows ahead or not). The child's exceptions (ParseError, MemoryError ...) are
+    raised in the parent. If the parent stops early or dies, the child's next write fails and it exits.
+    """
+
+    def __init__(self, items):
+        self._items = items
+        self.flag = mmap.mmap(-1, 1)
+        self._pid = None
+        self._reader = None
+
+    def __enter__(self):
+        read_fd, write_fd = os.pipe()
+        try:
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # an item in a few writes, not forty
+        except OSError:
+            pass  # a smaller pipe only costs more context switches
+        pid = os.fork()
+        if pid == 0:  # the child: produce, then leave without running any of the parent's cleanup
+            os.close(read_fd)
+            self._produce(write_fd)
+        os.close(write_fd)
+        self._pid, self._reader = pid, os.fdopen(read_fd, "rb", buffering=1 << 20)
+        return self
+
+    def _produce(self, write_fd: int) -> None:
+        status = 0
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+                signal.signal(sig, signal.SIG_DFL)
+            with os.fdopen(write_fd, "wb", buffering=1 << 20) as out:
+                try:
+                    for item in self._items:
+                        pickle.dump(("item", item), out, protocol=pickle.HIGHEST_PROTOCOL)
+                        out.flush()  # all of it now: the parent must not wait for the next item to get this one
+                    pickle.dump(("end", None), out, protocol=pickle.HIGHEST_PROTOCOL)
+                except (BrokenPipeError, OSError):
+                    status = 1  # the parent is gone or stopped reading
+                except BaseException as exc:  # ParseError, RecursionError, MemoryError ...: raised in the parent
+                    try:
+                        pickle.dumps(exc)
+                    except Exception:
+                        exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+                    pickle.dump(("error", exc), out, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+
+    def __iter__(self):
+        while True:
+            try:
+                kind, value = pickle.load(self._reader)
+            except EOFError:
+                raise RuntimeError("The parsing process stopped without a word (killed?).") from None
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return
+            yield value
+
+    def __exit__(self, *exc_info) -> None:
+        self._reader.close()
+        try:
+            os.kill(self._pid, signal.SIGKILL)  # a no-op when it has finished
+        except ProcessLookupError:
+            pass
+        os.waitpid(self._pid, 0)
+        self.flag.close()

@@ -70,6 +70,40 @@ def _server_bound_cursor():
     return connection._prepare_cursor(ServerBindingCursor(connection.connection))
 
 
+_BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # then flags and header extension length, both 0
+_BINARY_TRAILER = b"\xff\xff"
+
+
+def binary_row_formatter():
+    """A function from a row tuple (COLUMNS order) to the bytes of that row in a binary COPY, with psycopg's own
+    C formatter: the parsing process builds rows ready to send, the writer only joins them."""
+    from psycopg import postgres
+    from psycopg._copy_base import format_row_binary  # psycopg is pinned (requirements.txt)
+    from psycopg.adapt import AdaptersMap, Transformer
+
+    class Context:
+        adapters, connection = AdaptersMap(postgres.adapters), None
+
+    Context.adapters.register_dumper(PackedTerms, _PackedTermsDumper)
+    transformer = Transformer(Context)
+    transformer.set_dumper_types([_type_oid(kind) for _, kind in COLUMNS], Format.BINARY)
+
+    def binary_row(row: tuple) -> bytes:
+        out = bytearray()
+        format_row_binary(row, transformer, out)
+        return bytes(out)
+
+    return binary_row
+
+
+def _type_oid(name: str) -> int:
+    from psycopg import postgres
+
+    if name.endswith("[]"):
+        return postgres.types.get(name[:-2]).array_oid
+    return postgres.types.get(name).oid
+
+
 class _PackedTermsDumper(Dumper):
     """Sends search.PackedTerms as they are: they already are a binary int8[]."""
 
@@ -86,9 +120,12 @@ class PostgresStore:
         self.dictionary = Dictionary()
         q = connection.ops.quote_name
         self.findings, self.runs, self.scopes = (q(m._meta.db_table) for m in (Finding, ImportRun, FindingScope))
+        columns = ", ".join(name for name, _ in COLUMNS)
         with connection.cursor() as cursor:  # emptied too in case several imports share one transaction
-            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS ingest_seen (id bigint PRIMARY KEY) ON COMMIT DELETE ROWS;"
-                           " TRUNCATE ingest_seen")
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS ingest_seen (id bigint PRIMARY KEY) ON COMMIT DELETE ROWS;"
+                f" CREATE TEMP TABLE IF NOT EXISTS ingest_rewrite ON COMMIT DELETE ROWS AS SELECT {columns}"
+                f" FROM {self.findings} WITH NO DATA; TRUNCATE ingest_seen, ingest_rewrite")
 
     def existing(self, batch) -> dict[tuple[str, str], Existing]:
         by_scope: dict[str, list[str]] = {}
@@ -110,40 +147,40 @@ class PostgresStore:
                     for pk, scope, fp, state, digest, gone, last_import, repeated in cursor.fetchall()}
 
     def insert(self, batch, keys: list) -> None:
-        if not keys:
-            return
-        sql = (f"COPY {self.findings} ({', '.join(name for name, _ in COLUMNS)}) FROM STDIN (FORMAT BINARY)")
-        started, row = time.monotonic(), batch.preparer.row
+        if keys:
+            self._copy(self.findings, [batch.preparer.row(batch, key) for key in keys])
+
+    def _copy(self, table: str, rows: list) -> None:
+        """Binary COPY of rows into table: rows built ahead are already bytes (sent as they are), others tuples."""
+        sql = f"COPY {table} ({', '.join(name for name, _ in COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        started = time.monotonic()
         connection.ensure_connection()
         with connection.wrap_database_errors, connection.connection.cursor() as cursor:
             cursor.adapters.register_dumper(PackedTerms, _PackedTermsDumper)
             with cursor.copy(sql) as copy:
-                copy.set_types([kind for _, kind in COLUMNS])
-                for key in keys:
-                    copy.write_row(row(batch, key))
-        _log(f"{sql} -- {len(keys)} rows", started)
+                if isinstance(rows[0], bytes):
+                    copy.write(b"".join([_BINARY_SIGNATURE, *rows, _BINARY_TRAILER]))
+                else:
+                    copy.set_types([kind for _, kind in COLUMNS])
+                    for row in rows:
+                        copy.write_row(row)
+        _log(f"{sql} -- {len(rows)} rows", started)
 
     def rewrite(self, batch, rows: list, reopen_from) -> None:
-        """Rewrite rows from the report (and renew the lease): one statement, even with nothing to rewrite."""
-        payload = []
-        for key, old in rows:
-            row = batch.preparer.row(batch, key)
-            values = {name: row[_POSITION[name]] for name in REWRITTEN}
-            values["terms"] = values["terms"].hashes()
-            payload.append({"id": old.id, "reopen": old.state in reopen_from, **values})
-        types = dict(COLUMNS)
-        definitions = ", ".join(f"{name} {types[name]}" for name in REWRITTEN)
+        """Rewrite rows from the report (and renew the lease): they are COPYed beside the table, then one UPDATE."""
+        if rows:
+            self._copy("ingest_rewrite", [batch.preparer.row(batch, key) for key, _ in rows])
         assignments = ", ".join(f"{name} = b.{name}" for name in REWRITTEN)
         sql = f"""
-WITH lease AS (UPDATE {self.runs} SET lease_until = %(lease)s WHERE id = %(run)s)
+WITH lease AS (UPDATE {self.runs} SET lease_until = %(lease)s WHERE id = %(run)s),
+     b AS (DELETE FROM ingest_rewrite RETURNING *)
 UPDATE {self.findings} AS f SET {assignments}, last_seen = %(now)s, last_import_id = %(run)s, gone = false,
-    state = CASE WHEN b.reopen THEN 'new' ELSE f.state END,
-    state_changed_at = CASE WHEN b.reopen THEN %(now)s ELSE f.state_changed_at END
-FROM json_to_recordset(%(rows)s::json) AS b(id bigint, reopen boolean, {definitions})
-WHERE f.id = b.id"""
+    state = CASE WHEN f.state = ANY(%(reopen)s) THEN 'new' ELSE f.state END,
+    state_changed_at = CASE WHEN f.state = ANY(%(reopen)s) THEN %(now)s ELSE f.state_changed_at END
+FROM b WHERE f.scope_key = b.scope_key AND f.fingerprint = b.fingerprint"""
         with _server_bound_cursor() as cursor:
             cursor.execute(sql, {"lease": timezone.now() + self.lease(), "run": self.run.pk, "now": self.now,
-                                 "rows": json.dumps(payload, separators=(",", ":"), default=str)})
+                                 "reopen": list(reopen_from)})
 
     def add_words(self, words: dict[int, str]) -> None:
         self.dictionary.add(words)
