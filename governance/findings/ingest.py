@@ -137,7 +137,7 @@ def _ingest(run: ImportRun) -> Counts:
     router = Router(run)
     lock_scopes(router.scope_keys())
     counts, now = Counts(), timezone.now()
-    store = store_for(run, now, lease)
+    store = store_for(run, now, lease, router.scope_keys())
     try:
         with run.report.open("rb") as stream, gc_paused():
             fmt = run.format
@@ -151,6 +151,7 @@ def _ingest(run: ImportRun) -> Counts:
             # PostgreSQL: parse in a forked process beside the database's work; elsewhere in a thread
             producer = ForkedPrefetch(batches) if prepare.binary else Prefetch(batches)
             prepare.flag = producer.flag
+            prepare.ahead = store.expects_new()  # then each batch tells (_write_batch)
             with producer as prepared, short_gil_slices():
                 for batch in prepared:
                     batch.preparer = prepare
@@ -163,7 +164,7 @@ def _ingest(run: ImportRun) -> Counts:
 
 def records_write(run: ImportRun, records: list[Record], version: str, router: Router, counts: Counts, now) -> None:
     """Write one list of records as a whole import of the run's scopes (lineage rules use this)."""
-    store = store_for(run, now, lease)
+    store = store_for(run, now, lease, router.scope_keys())
     try:
         preparer = _Preparer(run, version, router, now)
         batch = preparer(records)
@@ -222,6 +223,7 @@ class Batch:
     hashes: dict  # (scope_key, fingerprint) -> content hash
     rows: dict = field(default_factory=dict)  # (scope_key, fingerprint) -> row, built ahead when most are new
     words: dict = field(default_factory=dict)  # hash -> word: words met building those rows
+    repeats: bool = False  # does it hold (probably) a fingerprint that an earlier batch of the report had?
     preparer: "_Preparer | None" = None  # set where the batch is written (it does not travel between processes)
 
     def __getstate__(self):
@@ -239,6 +241,7 @@ class _Preparer:
         self.binary = connection.vendor == "postgresql"
         self.flag = bytearray(b"\x01")  # build rows ahead? (the producer's flag, shared with the parsing process)
         self._terms, self._terms_later = Terms(), Terms()  # the producer's and the writer's
+        self._seen: dict[str, set[int]] = {}  # scope -> hash() of the fingerprints met so far
 
     @property
     def ahead(self) -> bool:
@@ -259,13 +262,29 @@ class _Preparer:
             for r in batch:
                 records[(scope_key(self.router.system_for(r), source), r.fingerprint)] = r
         hashes = {key: content_hash(r) for key, r in records.items()}
+        repeats = self._repeats(records)
         if not self.ahead:
             for r in records.values():
                 r.raw = _raw_json(r.raw)  # its text travels faster than the dict
-            return Batch(records, hashes)
+            return Batch(records, hashes, repeats=repeats)
         finish = self._binary_row() if self.binary else tuple
         rows = {key: finish(self._row(key, r, hashes[key], self._terms)) for key, r in records.items()}
-        return Batch(dict.fromkeys(records), hashes, rows, self._terms.new_words())
+        return Batch(dict.fromkeys(records), hashes, rows, self._terms.new_words(), repeats)
+
+    def _repeats(self, records: dict) -> bool:
+        """Whether a key of this batch was (probably: hashes can collide, which only costs a lookup) in an earlier
+        one. A scope that was empty needs no lookup for a batch without repeats (stores.PostgresStore)."""
+        repeats = False
+        for scope, fp in records:
+            seen = self._seen.get(scope)
+            if seen is None:
+                seen = self._seen[scope] = set()
+            h = hash(fp)
+            if h in seen:
+                repeats = True
+            else:
+                seen.add(h)
+        return repeats
 
     def _binary_row(self):
         if not hasattr(self, "_format"):

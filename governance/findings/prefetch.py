@@ -133,6 +133,7 @@ class ForkedPrefetch:
     def __init__(self, items):
         self._items = items
         self.flag = mmap.mmap(-1, 1)
+        self.flag[0] = 1  # a new mapping is zeros; start as Prefetch does
         self._pid = None
         self._reader = None
 

@@ -47,10 +47,10 @@ class PackedTerms(bytes):
 
     @classmethod
     def pack(cls, elements) -> "PackedTerms":
-        """elements: distinct 12-byte binary int8 array elements (length + value)."""
+        """elements: distinct 12-byte binary int8 array elements (length + value), in a stable order."""
         if not elements:
             return cls(_EMPTY_ARRAY)
-        return cls(_ARRAY_HEADER.pack(1, 0, _INT8, len(elements), 1) + b"".join(sorted(elements)))
+        return cls(_ARRAY_HEADER.pack(1, 0, _INT8, len(elements), 1) + b"".join(elements))
 
 
 def _element(h: int) -> bytes:
@@ -69,12 +69,13 @@ class Terms:
         self._new: dict[int, str] = {}
 
     def of(self, title: str, location: str, rule_id: str) -> PackedTerms:
-        return PackedTerms.pack({*self._text(title), *self._text(rule_id), *self._text(location, remember=False)})
+        # an ordered dedupe (not a set): the same finding gets the same bytes in every process
+        return PackedTerms.pack(dict.fromkeys(self._text(title) + self._text(rule_id) + self._text(location, False)))
 
     def _text(self, text: str, remember: bool = True) -> tuple[bytes, ...]:
         found = self._texts.get(text)
         if found is None:
-            found = tuple(self._word(w) for w in words(text))
+            found = tuple(map(self._word, words(text)))
             if remember:
                 if len(self._texts) > self.CACHE:
                     self._texts.clear()

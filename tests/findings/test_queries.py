@@ -8,19 +8,24 @@ from django.test.utils import CaptureQueriesContext
 
 from governance.findings.ingest import import_run_execute
 from governance.findings.models import Finding, FindingState, MappingRule
-from tests.findings.conftest import create_run, run_import, sarif_n
+from tests.findings.conftest import create_run, run_import, sarif_bytes, sarif_n, sarif_result
 
 pytestmark = pytest.mark.django_db
 BATCH = 10
-# Per batch of new findings: SELECT the batch's existing rows (noting them in ingest_seen), COPY the new ones,
-# rewrite the changed ones + renew the lease (one statement, even with nothing to rewrite; changed rows are COPYed
-# beside the table first: one more), add the batch's new words to the search dictionary.
+# Per batch of new findings in a scope that has findings: SELECT the batch's existing rows (noting them in
+# ingest_seen), COPY the new ones, rewrite the changed ones + renew the lease (one statement, even with nothing
+# to rewrite; changed rows are COPYed beside the table first: one more), add the batch's new words to the search
+# dictionary.
 PER_FRESH_BATCH = 4
+# The same in a scope's first import: no SELECT (the scope is empty; the report's own repeats are looked up).
+PER_FIRST_IMPORT_BATCH = 3
 # Per batch of unchanged findings: the SELECT and the lease. Nothing is written, no row is built.
 PER_UNCHANGED_BATCH = 2
-# Per run: claim, load the run, savepoint + release, advisory lock, ingest_seen, close vanished, record the
-# scope's import, save the run, audit (lock head, insert event, update head).
-PER_RUN = 12
+# Per run: claim, load the run, savepoint + release, advisory lock, temporary tables, which scopes are empty,
+# close vanished (not in a scope's first import), record the scope's import, save the run, audit (lock head,
+# insert event, update head).
+PER_RUN = 13
+PER_FIRST_RUN = PER_RUN - 1
 
 
 def queries_for(data: bytes, **kw) -> int:
@@ -35,34 +40,48 @@ def small_batches(settings):
     settings.RAMPART_IMPORT_BATCH = BATCH
 
 
-def test_fresh_import_costs_a_fixed_number_of_queries_per_batch(system, small_batches):
+def test_first_import_costs_a_fixed_number_of_queries_per_batch(system, small_batches):
     one = queries_for(sarif_n(BATCH), system=system, source="one")
     four = queries_for(sarif_n(4 * BATCH), system=system, source="four")
-    assert (four - one) / 3 == PER_FRESH_BATCH
-    assert one == PER_RUN + PER_FRESH_BATCH
+    assert (four - one) / 3 == PER_FIRST_IMPORT_BATCH
+    assert one == PER_FIRST_RUN + PER_FIRST_IMPORT_BATCH
+
+
+def test_new_findings_in_a_known_scope_cost_a_fixed_number_per_batch(system, small_batches):
+    run_import(sarif_bytes([sarif_result(10_000)]), system=system)
+    fresh = [sarif_result(10_000)] + [sarif_result(i) for i in range(4 * BATCH - 1)]
+    assert queries_for(sarif_bytes(fresh), system=system) == PER_RUN + 4 * PER_FRESH_BATCH
 
 
 def test_pinned_counts(system, small_batches, django_assert_num_queries):
     run = create_run(sarif_n(BATCH), system=system, source="a")
-    with django_assert_num_queries(PER_RUN + PER_FRESH_BATCH):
+    with django_assert_num_queries(PER_FIRST_RUN + PER_FIRST_IMPORT_BATCH):
         import_run_execute(run.pk)
     run = create_run(sarif_n(4 * BATCH), system=system, source="b")
-    with django_assert_num_queries(PER_RUN + 4 * PER_FRESH_BATCH):
+    with django_assert_num_queries(PER_FIRST_RUN + 4 * PER_FIRST_IMPORT_BATCH):
         import_run_execute(run.pk)
     # a partial last batch costs the same as a full one
     run = create_run(sarif_n(4 * BATCH + 3), system=system, source="c")
-    with django_assert_num_queries(PER_RUN + 5 * PER_FRESH_BATCH):
+    with django_assert_num_queries(PER_FIRST_RUN + 5 * PER_FIRST_IMPORT_BATCH):
         import_run_execute(run.pk)
 
 
 def test_big_batches_cost_the_same(system, settings, django_assert_num_queries):
     settings.RAMPART_IMPORT_BATCH = 2000
     run = create_run(sarif_n(4000), system=system, source="big")
-    with django_assert_num_queries(PER_RUN + 2 * PER_FRESH_BATCH):
+    with django_assert_num_queries(PER_FIRST_RUN + 2 * PER_FIRST_IMPORT_BATCH):
         import_run_execute(run.pk)
     run = create_run(sarif_n(4000), system=system, source="big")
     with django_assert_num_queries(PER_RUN + 2 * PER_UNCHANGED_BATCH):
         import_run_execute(run.pk)
+
+
+def test_a_repeat_in_a_first_import_is_looked_up(system, small_batches):
+    """A scope's first import looks nothing up, except for a batch repeating a fingerprint of an earlier one."""
+    results = [sarif_result(i) for i in range(2 * BATCH)] + [sarif_result(3)]
+    # the third batch is the repeat alone: its lookup finds the row and the lease is renewed (nothing new)
+    assert queries_for(sarif_bytes(results), system=system) == PER_FIRST_RUN + 2 * PER_FIRST_IMPORT_BATCH + 2
+    assert Finding.objects.filter(system=system).count() == 2 * BATCH
 
 
 def test_reimport_unchanged_costs_two_queries_a_batch(system, small_batches):
@@ -87,8 +106,8 @@ def test_routed_import_costs_two_more_queries(system, small_batches):
     one = queries_for(sarif_n(BATCH), source="r1")
     four = queries_for(sarif_n(4 * BATCH), source="r4")
     # + loading the mapping rules, + one more advisory lock (scopes: unassigned and the rule's system)
-    assert one == PER_RUN + 2 + PER_FRESH_BATCH
-    assert four - one == 3 * PER_FRESH_BATCH
+    assert one == PER_FIRST_RUN + 2 + PER_FIRST_IMPORT_BATCH
+    assert four - one == 3 * PER_FIRST_IMPORT_BATCH
 
 
 # --- reads ---------------------------------------------------------------------------------------
