@@ -31,19 +31,22 @@ TOOLS = ("bandit", "semgrep", "CodeQL", "modelscan", "garak", "gitleaks", "truff
 FILL = """
 INSERT INTO findings_finding (scope_key, system_id, source, tool, fingerprint, fingerprint_version, content_hash,
     title, severity, severity_rank, tool_severity, rule_id, location, artifact, package, line, description,
-    remediation, raw, state, first_seen, last_seen, state_changed_at, sla_due, last_import_id, assignee_id)
+    remediation, raw, state, first_seen, last_seen, state_changed_at, sla_due, last_import_id, assignee_id, gone,
+    terms)
 SELECT coalesce(s.system_id::text, 'unassigned') || ':queuebench-' || s.tool, s.system_id, 'queuebench-' || s.tool,
     s.tool, md5(g::text) || md5((g + 7)::text), 'bench/v1', left(md5((g + 3)::text), 32),
-    (ARRAY['SQL injection', 'Unsafe deserialization', 'Hardcoded secret', 'Unpinned model download',
-           'Prompt injection probe', 'Vulnerable dependency', 'Pickle opcode GLOBAL', 'Debug mode enabled'])[1 + g %% 8]
+    (%(titles)s::text[])[1 + g %% 8]
         || ' in module_' || (g %% 5003), s.severity, s.rank, s.severity, 'RULE-' || (g %% 397),
     'src/pkg_' || (g %% 311) || '/file_' || (g %% 7919) || '.py:' || (1 + g %% 1999),
     'src/pkg_' || (g %% 311) || '/file_' || (g %% 7919) || '.py', '', 1 + g %% 1999,
     'A synthetic finding for the queue benchmark: the value reaches a sensitive sink; validate it first ('
-        || g || ').', 'See the rule documentation.', '{}'::jsonb, s.state,
+        || g || ').', 'See the rule documentation.', '{}', s.state,
     s.seen - interval '30 days', s.seen, s.seen,
     (s.seen - interval '30 days')::date + (ARRAY[7, 30, 90, 180, 365])[6 - s.rank],
-    NULL, CASE WHEN g %% 10 = 0 THEN %(assignee)s END
+    NULL, CASE WHEN g %% 10 = 0 THEN %(assignee)s END, false,
+    {title_terms} || (%(w)s::bigint[])[1 + g %% 5003] || %(rule_words)s::bigint[]
+        || (%(n)s::bigint[])[1 + g %% 397] || %(src_py)s::bigint[] || (%(p)s::bigint[])[1 + g %% 311]
+        || (%(f)s::bigint[])[1 + g %% 7919] || (%(n)s::bigint[])[2 + g %% 1999]
 FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS g
 CROSS JOIN LATERAL (SELECT
     (%(systems)s::bigint[])[1 + (g * 7) %% %(nsystems)s] AS system_id,
@@ -56,6 +59,31 @@ CROSS JOIN LATERAL (SELECT
     now() - make_interval(secs => (g * 7919) %% (200 * 86400)) AS seen
 ) AS s
 """
+
+
+TITLES = ('SQL injection', 'Unsafe deserialization', 'Hardcoded secret', 'Unpinned model download',
+          'Prompt injection probe', 'Vulnerable dependency', 'Pickle opcode GLOBAL', 'Debug mode enabled')
+
+
+def _search_terms() -> tuple[str, dict]:
+    """Each row's word hashes (Finding.terms) as SQL over the words FILL writes, and those words in the dictionary
+    (governance.findings.search: the same tokenising and hashes as an import)."""
+    from governance.findings.models import FindingTerm
+    from governance.findings.search import word_hash, words
+
+    vocabulary = {w for t in TITLES for w in words(t + " in")} | {"rule", "src", "py"}
+    module = [f"module_{k}" for k in range(5003)]
+    numbers = [str(k) for k in range(2001)]
+    packages = [f"pkg_{k}" for k in range(311)]
+    files = [f"file_{k}" for k in range(7919)]
+    every = vocabulary | set(module) | set(numbers) | set(packages) | set(files)
+    FindingTerm.objects.bulk_create([FindingTerm(hash=word_hash(w), word=w) for w in every], ignore_conflicts=True,
+                                    batch_size=5000)
+    hashes = lambda ws: [word_hash(w) for w in ws]  # noqa: E731
+    cases = " ".join(f"WHEN {i} THEN ARRAY{hashes(words(t + ' in'))}::bigint[]" for i, t in enumerate(TITLES))
+    arrays = {"w": hashes(module), "n": hashes(numbers), "p": hashes(packages), "f": hashes(files),
+              "rule_words": hashes(["rule"]), "src_py": hashes(["src", "py"])}
+    return f"(CASE g %% 8 {cases} END)", arrays
 
 
 def fill(rows: int) -> None:
@@ -72,13 +100,15 @@ def fill(rows: int) -> None:
     systems[-1:] = [None]  # one share of the findings waits in the unassigned queue
     assignee = get_user_model().objects.get(email="bench-owner@example.com").pk
     chunk, start = 250_000, have + 1
+    title_terms, term_arrays = _search_terms()
     t0 = time.perf_counter()
     while start <= rows:
         stop = min(rows, start + chunk - 1)
         with connection.cursor() as cur:
-            cur.execute(FILL, {"start": start, "stop": stop, "systems": systems, "nsystems": len(systems),
-                               "tools": list(TOOLS), "ntools": len(TOOLS), "assignee": assignee,
-                               "legacy": LEGACY_ROWS})
+            cur.execute(FILL.replace("{title_terms}", title_terms), {
+                "start": start, "stop": stop, "systems": systems, "nsystems": len(systems), "tools": list(TOOLS),
+                "ntools": len(TOOLS), "assignee": assignee, "legacy": LEGACY_ROWS, "titles": list(TITLES),
+                **term_arrays})
         print(f"  filled {stop:,} rows ({time.perf_counter() - t0:.0f}s)", flush=True)
         start = stop + 1
     vacuum_analyze()

@@ -156,6 +156,9 @@ def _ingest(run: ImportRun) -> Counts:
                 for batch in prepared:
                     batch.preparer = prepare
                     _write_batch(store, batch, counts)
+            if getattr(producer, "peak_rss_kib", 0):
+                log.info("Import %s: the parsing process peaked at %.0f MiB resident (shared pages included)",
+                         run.pk, producer.peak_rss_kib / 1024)
         _reconcile(store, run, router, counts, now)
     finally:
         store.close()

@@ -136,6 +136,7 @@ class ForkedPrefetch:
         self.flag[0] = 1  # a new mapping is zeros; start as Prefetch does
         self._pid = None
         self._reader = None
+        self.peak_rss_kib = 0  # the child's peak resident memory, once it has ended
 
     def __enter__(self):
         read_fd, write_fd = os.pipe()
@@ -193,5 +194,5 @@ class ForkedPrefetch:
             os.kill(self._pid, signal.SIGKILL)  # a no-op when it has finished
         except ProcessLookupError:
             pass
-        os.waitpid(self._pid, 0)
+        self.peak_rss_kib = os.wait4(self._pid, 0)[2].ru_maxrss
         self.flag.close()

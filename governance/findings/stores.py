@@ -2,11 +2,12 @@
 
 Both keep the same rules (see governance.findings.ingest); PostgreSQL does each step as one statement:
 - the batch's existing rows are read by (scope, fingerprint), and their ids noted in a temporary table
-  (`ingest_seen`: an id already there was seen earlier in the same report);
+  (`ingest_seen`: an id already there was seen earlier in the same report). A scope without findings at the
+  start of the run (its first import) is not looked up, but for a batch repeating an earlier fingerprint;
 - new rows go in with a binary COPY (no ON CONFLICT probe: the scope's advisory lock means nobody else inserts
   these keys, and the unique constraint still guards it);
-- rows to rewrite (changed, reopened, back after being gone) are updated by id in one statement, which also
-  renews the run's lease;
+- rows to rewrite (changed, reopened, back after being gone) are COPYed into a temporary table beside it and
+  applied by one UPDATE, which also renews the run's lease;
 - at the end, the scope's rows that are neither new nor noted are the vanished ones.
 """
 from __future__ import annotations
