@@ -217,6 +217,15 @@ def _parser_peak_mib(log: Path) -> str:
     return found[-1] if found else "-"
 
 
+def cpu_check() -> float:
+    """Seconds for a fixed pure-Python loop: this shared VM's speed moves 2x with its neighbours' load."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
 def run_cases(sizes: list[int], batch: int | None, keep_files: bool) -> None:
     import redis
 
@@ -234,7 +243,8 @@ def run_cases(sizes: list[int], batch: int | None, keep_files: bool) -> None:
     cases += [(f"reimport {biggest:,}, identical", files[biggest], f"fresh-{biggest}"),
               (f"reimport {biggest:,}, 5% changed + 5% gone", changed, f"fresh-{biggest}")]
     stamp = time.strftime("%H%M%S")
-    print(f"machine: {_setup.machine()}")
+    print(f"machine: {_setup.machine()}; load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    print(f"CPU check before (10M-iteration Python loop): {cpu_check():.2f} s")
     print(f"batch: {batch or 'default (RAMPART_IMPORT_BATCH)'}; findings already in the bench DB: "
           f"{Finding.objects.count():,}; files in {tmp}")
     for label, path, _ in cases:
@@ -260,6 +270,7 @@ def run_cases(sizes: list[int], batch: int | None, keep_files: bool) -> None:
         done = elapsed - stored  # the issue's measure: report stored → worker done
         print(f"{label:<38} {n:>8,} {stored:>7.2f} {done:>13.2f} {work:>8.2f} {n / done:>10,.0f} "
               f"{idle / 1024:>11.0f} → {pool_peak / 1024:>6.0f}  {parser_peak:>15}  {counts}", flush=True)
+    print(f"CPU check after: {cpu_check():.2f} s")
     if not keep_files:
         for f in tmp.iterdir():
             f.unlink()

@@ -244,7 +244,7 @@ class _Preparer:
         self.binary = connection.vendor == "postgresql"
         self.flag = bytearray(b"\x01")  # build rows ahead? (the producer's flag, shared with the parsing process)
         self._terms, self._terms_later = Terms(), Terms()  # the producer's and the writer's
-        self._seen: dict[str, set[int]] = {}  # scope -> hash() of the fingerprints met so far
+        self._seen = SeenKeys()
 
     @property
     def ahead(self) -> bool:
@@ -275,18 +275,11 @@ class _Preparer:
         return Batch(dict.fromkeys(records), hashes, rows, self._terms.new_words(), repeats)
 
     def _repeats(self, records: dict) -> bool:
-        """Whether a key of this batch was (probably: hashes can collide, which only costs a lookup) in an earlier
-        one. A scope that was empty needs no lookup for a batch without repeats (stores.PostgresStore)."""
+        """Whether a key of this batch may have been in an earlier one (a false alarm only costs a lookup). A scope
+        that was empty needs no lookup for a batch without repeats (stores.PostgresStore)."""
         repeats = False
-        for scope, fp in records:
-            seen = self._seen.get(scope)
-            if seen is None:
-                seen = self._seen[scope] = set()
-            h = hash(fp)
-            if h in seen:
-                repeats = True
-            else:
-                seen.add(h)
+        for key in records:
+            repeats |= self._seen.check_add(key)
         return repeats
 
     def _binary_row(self):
@@ -311,6 +304,31 @@ class _Preparer:
                 r.severity, SEVERITY_RANK[r.severity], r.tool_severity[:60], rule_id, location, r.artifact[:1000],
                 r.package[:300], line, r.description, r.remediation, _raw_json(r.raw), FindingState.NEW, now, now,
                 now, self.sla[r.severity], self.run.pk, False, terms.of(title, location, rule_id))
+
+
+class SeenKeys:
+    """The keys met so far, as a Bloom filter: 8 MiB whatever the report's size, "maybe" or "surely not".
+
+    Three bits per key out of 2**26: at the largest report the upload cap allows (~200k findings) a new key is
+    taken for a repeat about once in a million, and then its batch is looked up, which is always correct.
+    """
+
+    BITS = 1 << 26
+
+    def __init__(self):
+        self._bits = None  # allocated where batches are prepared (the parsing process), not in the writer
+
+    def check_add(self, key) -> bool:
+        if self._bits is None:
+            self._bits = bytearray(self.BITS // 8)
+        h = hash(key)  # 64 bits, stable within the process that prepares every batch
+        seen = True
+        for bit in (h & (self.BITS - 1), (h >> 26) & (self.BITS - 1), ((h >> 48) ^ (h << 10)) & (self.BITS - 1)):
+            byte, mask = bit >> 3, 1 << (bit & 7)
+            if not self._bits[byte] & mask:
+                seen = False
+                self._bits[byte] |= mask
+        return seen
 
 
 def _raw_json(raw) -> str:

@@ -1,0 +1,90 @@
+"""On PostgreSQL an import parses its report in a forked process (governance.findings.prefetch.ForkedPrefetch)."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from governance.findings import ingest
+from governance.findings.models import Finding, ImportRun
+from governance.findings.prefetch import ForkedPrefetch
+from tests.findings.conftest import run_import, sarif_bytes, sarif_n, sarif_result
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the parsing process is PostgreSQL's path"),
+]
+
+
+def children() -> set[int]:
+    kids = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        kids |= {int(pid) for pid in (task / "children").read_text().split()}
+    return kids
+
+
+def test_items_come_back_in_order_and_the_process_is_reaped():
+    before = children()
+    with ForkedPrefetch(({"n": i, "pid": os.getpid()} for i in range(500))) as items:
+        got = list(items)
+    assert [item["n"] for item in got] == list(range(500))
+    assert {item["pid"] for item in got} - {os.getpid()}  # produced elsewhere
+    assert children() == before
+
+
+def test_an_error_in_the_parsing_process_is_raised_here():
+    def items():
+        yield 1
+        raise ValueError("broken at item 2")
+
+    with pytest.raises(ValueError, match="broken at item 2"), ForkedPrefetch(items()) as got:
+        list(got)
+
+
+def test_the_flag_steers_the_producer():
+    """The shared byte written here is read there (ingest uses it to build rows ahead or not)."""
+    producer = ForkedPrefetch(None)
+
+    def items():
+        for _ in range(3):
+            yield producer.flag[0]
+
+    producer._items = items()
+    producer.flag[0] = 0
+    with producer as got:
+        assert list(got) == [0, 0, 0]
+
+
+def test_a_killed_parsing_process_fails_the_run_with_nothing_written(system, settings, monkeypatch):
+    settings.RAMPART_IMPORT_BATCH = 5
+    prepare = ingest._Preparer.__call__
+    parent = os.getpid()
+
+    def dies_on_the_third_batch(self, records):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 3 and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return prepare(self, records)
+
+    monkeypatch.setattr(ingest._Preparer, "__call__", dies_on_the_third_batch)
+    before = children()
+    run = run_import(sarif_n(30), system=system)
+    assert run.status == ImportRun.Status.FAILED
+    assert "parsing process stopped" in run.error
+    assert not Finding.objects.filter(system=system).exists()
+    assert children() == before
+
+
+def test_the_writer_stopping_early_ends_the_parsing_process(system, settings):
+    """A NUL in the third batch fails the COPY while the parsing process is still ahead: it is killed and reaped."""
+    settings.RAMPART_IMPORT_BATCH = 5
+    results = [sarif_result(i) for i in range(12)] + [sarif_result(12, message="nul\x00here")]
+    results += [sarif_result(i) for i in range(13, 200)]
+    before = children()
+    run = run_import(sarif_bytes(results), system=system)
+    assert run.status == ImportRun.Status.FAILED and "NUL" in run.error
+    assert not Finding.objects.filter(system=system).exists()
+    assert children() == before

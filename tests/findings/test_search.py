@@ -1,0 +1,83 @@
+"""The queue's text search: any part of a title, location or rule id, found through the word index on PostgreSQL."""
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from governance.findings import search
+from governance.findings.models import Finding, FindingTerm
+from governance.findings.selectors import QueueFilters, queue_page
+from tests.findings.conftest import run_import, sarif_bytes, sarif_result
+
+pytestmark = pytest.mark.django_db
+
+
+def found(q: str, **kw) -> set[str]:
+    rows, _ = queue_page(QueueFilters(q=q, state="all", **kw))
+    return {f.location for f in rows}
+
+
+@pytest.fixture
+def findings(system):
+    results = [
+        sarif_result(1, uri="src/payments/ledger_service.py", message="SQL built from user input"),
+        sarif_result(2, uri="src/models/Ünïcode_loader.py", message="Unpinned model download"),
+        sarif_result(3, uri="notebooks/export/train.ipynb", message="Hardcoded secret 100%_sure"),
+    ]
+    assert run_import(sarif_bytes(results), system=system).status == "done"
+    return system
+
+
+def test_substrings_inside_and_across_words(findings):
+    assert found("ledger_serv") == {"src/payments/ledger_service.py:2"}  # inside one word
+    assert found("payments/ledger") == {"src/payments/ledger_service.py:2"}  # across a separator
+    assert found("ments/ledger_service.py:2") == {"src/payments/ledger_service.py:2"}  # partial words at both ends
+    assert found("LEDGER") == {"src/payments/ledger_service.py:2"}  # case does not matter
+    assert found("ünïcode") == {"src/models/Ünïcode_loader.py:3"}
+    assert found("b60") == {f.location for f in Finding.objects.all()}  # the rule ids B601 … B603
+
+
+def test_the_whole_phrase_must_match_not_only_its_words(findings):
+    """Every word of "export/ledger" is indexed, but no finding holds the phrase: the exact filter decides."""
+    assert found("export/ledger") == set()
+    assert found("service ledger") == set()
+
+
+def test_no_match_and_unknown_words(findings):
+    assert found("zzz-not-there") == set()
+    assert search.piece_hashes("zzz-not-there") is None  # answered by the dictionary alone
+
+
+def test_like_wildcards_are_plain_characters(findings):
+    assert found("100%_sure") == {"notebooks/export/train.ipynb:4"}
+    assert found("1%0") == set()
+    assert found("_") == {"src/payments/ledger_service.py:2", "src/models/Ünïcode_loader.py:3",
+                          "notebooks/export/train.ipynb:4"}
+
+
+def test_search_combines_with_the_other_filters(findings, other_system):
+    run_import(sarif_bytes([sarif_result(4, uri="src/payments/ledger_service.py")]), system=other_system)
+    assert len(found("ledger_service")) == 2
+    rows, _ = queue_page(QueueFilters(q="ledger_service", state="all", system=other_system.slug))
+    assert [f.system_id for f in rows] == [other_system.pk]
+
+
+def test_words_reach_the_dictionary_at_import(findings):
+    words = set(FindingTerm.objects.values_list("word", flat=True))
+    assert {"ledger_service", "payments", "ünïcode_loader", "b601"} <= words
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the word index is PostgreSQL's")
+def test_the_word_index_narrows_the_query(findings):
+    """On PostgreSQL the query carries the word condition (terms && ...) next to the exact filter."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        queue_page(QueueFilters(q="ledger_serv", state="all"))
+    assert any("&&" in q["sql"] and "LIKE" in q["sql"] for q in ctx.captured_queries)
+
+
+def test_changed_titles_get_their_new_words(findings, system):
+    changed = [sarif_result(1, uri="src/payments/ledger_service.py", message="Renamed finding about invoices")]
+    assert run_import(sarif_bytes(changed), system=system).counts["updated"] == 1
+    assert found("invoices") == {"src/payments/ledger_service.py:2"}
