@@ -307,28 +307,26 @@ class _Preparer:
 
 
 class SeenKeys:
-    """The keys met so far, as a Bloom filter: 8 MiB whatever the report's size, "maybe" or "surely not".
+    """hash() of the keys met so far, to tell a batch that may repeat an earlier one (a false alarm, two keys with
+    the same 64-bit hash, only costs a lookup). Past LIMIT keys (~9 MB) it stops remembering and answers "maybe"
+    for every batch: memory stays bounded and the answer stays safe (bigger reports are simply looked up)."""
 
-    Three bits per key out of 2**26: at the largest report the upload cap allows (~200k findings) a new key is
-    taken for a repeat about once in a million, and then its batch is looked up, which is always correct.
-    """
-
-    BITS = 1 << 26
+    LIMIT = 250_000
 
     def __init__(self):
-        self._bits = None  # allocated where batches are prepared (the parsing process), not in the writer
+        self._hashes: set[int] = set()
+        self._full = False
 
     def check_add(self, key) -> bool:
-        if self._bits is None:
-            self._bits = bytearray(self.BITS // 8)
-        h = hash(key)  # 64 bits, stable within the process that prepares every batch
-        seen = True
-        for bit in (h & (self.BITS - 1), (h >> 26) & (self.BITS - 1), ((h >> 48) ^ (h << 10)) & (self.BITS - 1)):
-            byte, mask = bit >> 3, 1 << (bit & 7)
-            if not self._bits[byte] & mask:
-                seen = False
-                self._bits[byte] |= mask
-        return seen
+        if self._full:
+            return True
+        h = hash(key)
+        if h in self._hashes:
+            return True
+        self._hashes.add(h)
+        if len(self._hashes) >= self.LIMIT:
+            self._full, self._hashes = True, set()
+        return False
 
 
 def _raw_json(raw) -> str:

@@ -88,3 +88,12 @@ def test_the_writer_stopping_early_ends_the_parsing_process(system, settings):
     assert run.status == ImportRun.Status.FAILED and "NUL" in run.error
     assert not Finding.objects.filter(system=system).exists()
     assert children() == before
+
+
+def test_seen_keys_answer_maybe_once_full(monkeypatch):
+    """Memory stays bounded: past its limit the filter stops remembering and every batch gets looked up."""
+    monkeypatch.setattr(ingest.SeenKeys, "LIMIT", 3)
+    seen = ingest.SeenKeys()
+    assert [seen.check_add(k) for k in ("a", "b", "a")] == [False, False, True]
+    assert seen.check_add("c") is False  # the third distinct key fills it
+    assert seen.check_add("never met") is True
