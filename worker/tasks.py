@@ -4,8 +4,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from governance.findings.prefetch import ParserLost
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True,
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError, ParserLost), retry_backoff=True,
              retry_backoff_max=120, max_retries=8)
 def process_import(run_id: int) -> str:
     from governance.findings.ingest import import_run_execute

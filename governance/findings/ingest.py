@@ -14,6 +14,7 @@ import fnmatch
 import hashlib
 import logging
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from governance.audit.services import audit_record
 from governance.findings.models import SEVERITY_RANK, FindingState, FindingTransition, ImportRun, MappingRule
-from governance.findings.prefetch import ForkedPrefetch, Prefetch, gc_paused, short_gil_slices
+from governance.findings.prefetch import ForkedPrefetch, ParserLost, Prefetch, gc_paused, short_gil_slices
 from governance.findings.search import Terms
 from governance.findings.sla import sla_due
 from governance.findings.stores import Existing, binary_row_formatter, store_for
@@ -89,6 +90,9 @@ def import_run_execute(run_id: int) -> ImportRun | None:
         _fail(run, "The report needs too much memory to parse.")
     except (OperationalError, InterfaceError):
         raise  # the database is unreachable: the task retries, the lease lets another worker take over
+    except ParserLost:
+        ImportRun.objects.filter(pk=run.pk).update(lease_until=timezone.now())  # claimable again at once
+        raise  # the task retries it (attempts are counted)
     except DataError as exc:  # e.g. NUL characters, which PostgreSQL text refuses
         _fail(run, f"The report holds data the database cannot store: {_data_error(exc)}")
     except Exception as exc:  # never leave a run RUNNING on a bug: say why it stopped
@@ -149,10 +153,13 @@ def _ingest(run: ImportRun) -> Counts:
             prepare = _Preparer(run, f"{fmt}/v{FORMATS[fmt].FINGERPRINT_VERSION}", router, now)
             batches = (prepare(batch) for batch in iter(lambda: list(islice(records, settings.RAMPART_IMPORT_BATCH)), []))
             # PostgreSQL: parse in a forked process beside the database's work; elsewhere in a thread
-            producer = ForkedPrefetch(batches) if prepare.binary else Prefetch(batches)
+            if prepare.binary:
+                producer, slices = ForkedPrefetch(batches, (connection.connection.fileno(),)), nullcontext()
+            else:
+                producer, slices = Prefetch(batches), short_gil_slices()
             prepare.flag = producer.flag
             prepare.ahead = store.expects_new()  # then each batch tells (_write_batch)
-            with producer as prepared, short_gil_slices():
+            with producer as prepared, slices:
                 for batch in prepared:
                     batch.preparer = prepare
                     _write_batch(store, batch, counts)
@@ -363,11 +370,11 @@ def _write_batch(store, batch: Batch, counts: Counts) -> None:
         rewrite.append((key, old))
     batch.preparer.ahead = 2 * len(new_keys) > len(batch.hashes)
     store.insert(batch, new_keys)
-    store.rewrite(batch, rewrite, reopen_from=REOPEN_FROM)
+    moved = store.rewrite(batch, rewrite, [old.id for old in reopened], REOPEN_FROM)
     store.add_words(batch.preparer.words(batch))
-    if reopened:
-        _transitions([(old.id, old.state) for old in reopened], FindingState.NEW, store.run,
-                     "Reported again by the scanner: reopened.", store.now)
+    counts.reopened -= len(reopened) - len(moved)  # a person moved it meanwhile: it was only rewritten
+    counts.updated += len(reopened) - len(moved)
+    _transitions(moved, FindingState.NEW, store.run, "Reported again by the scanner: reopened.", store.now)
 
 
 def _reconcile(store, run: ImportRun, router: Router, counts: Counts, now) -> None:
@@ -380,6 +387,8 @@ def _reconcile(store, run: ImportRun, router: Router, counts: Counts, now) -> No
 
 
 def _transitions(moved: list[tuple[int, str]], to_state: str, run: ImportRun, reason: str, now) -> None:
+    if not moved:
+        return
     FindingTransition.objects.bulk_create([
         FindingTransition(finding_id=pk, from_state=from_state, to_state=to_state, at=now, reason=reason,
                           import_run=run)

@@ -170,9 +170,6 @@ class Finding(models.Model):
             self.scope_seen = FindingScope.objects.filter(key=self.scope_key).values_list("last_seen", flat=True).first()
         return max(self.last_seen, self.scope_seen) if self.scope_seen else self.last_seen
 
-    def __str__(self) -> str:
-        return self.title[:80]
-
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES

@@ -116,26 +116,33 @@ class Prefetch:
             yield item
 
 
+class ParserLost(Exception):
+    """The parsing process ended without finishing (killed by a signal or the kernel's OOM killer): the import
+    is worth another attempt (the task retries it; ingest.MAX_ATTEMPTS bounds the attempts)."""
+
+
 class ForkedPrefetch:
     """Run a generator in a forked child process; its items come back pickled through a pipe, in order.
 
     A thread shares the interpreter lock: parsing a report and feeding PostgreSQL then take turns on one core
     (measured: the thread costs 30-40% more CPU than doing both in a row). The child has its own interpreter
     on the other core. It was forked after everything was loaded, so it starts at once, and it never touches
-    the database: the parent keeps the connection and the transaction. Items must pickle (and should be made
-    of strings and bytes: objects with many small parts pickle slowly).
+    the database: the parent keeps the connection and the transaction (the child closes its copy of the
+    connection's socket, `close_in_child`, so a dead parent's session ends with the parent). Items must pickle
+    (and should be made of strings and bytes: objects with many small parts pickle slowly).
 
     `flag` is one byte shared with the child (an anonymous shared mapping), for the consumer to steer the
     producer (ingest: build rows ahead or not). The child's exceptions (ParseError, MemoryError ...) are
-    raised in the parent. If the parent stops early or dies, the child's next write fails and it exits.
+    raised in the parent. The child ignores the signals that stop a service (they are sent to the whole
+    process group: the parent decides when the child ends, and kills it on the way out). If the parent stops
+    early or dies, the child's next write fails and it exits. If fork() fails, a thread runs the generator.
     """
 
-    def __init__(self, items):
-        self._items = items
+    def __init__(self, items, close_in_child: tuple[int, ...] = ()):
+        self._items, self._close_in_child = items, close_in_child
         self.flag = mmap.mmap(-1, 1)
         self.flag[0] = 1  # a new mapping is zeros; start as Prefetch does
-        self._pid = None
-        self._reader = None
+        self._pid = self._reader = self._thread = None
         self.peak_rss_kib = 0  # the child's peak resident memory, once it has ended
 
     def __enter__(self):
@@ -144,7 +151,14 @@ class ForkedPrefetch:
             fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # an item in a few writes, not forty
         except OSError:
             pass  # a smaller pipe only costs more context switches
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to spare (ulimit, memory): parse in a thread instead
+            os.close(read_fd)
+            os.close(write_fd)
+            self._thread = Prefetch(self._items)
+            self._thread.flag = self.flag
+            return self._thread.__enter__()
         if pid == 0:  # the child: produce, then leave without running any of the parent's cleanup
             os.close(read_fd)
             self._produce(write_fd)
@@ -153,26 +167,29 @@ class ForkedPrefetch:
         return self
 
     def _produce(self, write_fd: int) -> None:
-        status = 0
+        status = 1
         try:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
-                signal.signal(sig, signal.SIG_DFL)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1):
+                signal.signal(sig, signal.SIG_IGN)
+            for fd in self._close_in_child:
+                os.close(fd)
             with os.fdopen(write_fd, "wb", buffering=1 << 20) as out:
                 try:
                     for item in self._items:
                         pickle.dump(("item", item), out, protocol=pickle.HIGHEST_PROTOCOL)
                         out.flush()  # all of it now: the parent must not wait for the next item to get this one
                     pickle.dump(("end", None), out, protocol=pickle.HIGHEST_PROTOCOL)
-                except (BrokenPipeError, OSError):
-                    status = 1  # the parent is gone or stopped reading
-                except BaseException as exc:  # ParseError, RecursionError, MemoryError ...: raised in the parent
+                    out.flush()
+                    status = 0
+                except BrokenPipeError:
+                    pass  # the parent is gone or stopped reading
+                except BaseException as exc:  # ParseError, OSError, MemoryError ...: raised in the parent
                     try:
                         pickle.dumps(exc)
                     except Exception:
                         exc = RuntimeError(f"{type(exc).__name__}: {exc}")
                     pickle.dump(("error", exc), out, protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException:
-            status = 1
+                    out.flush()
         finally:
             os._exit(status)
 
@@ -180,8 +197,8 @@ class ForkedPrefetch:
         while True:
             try:
                 kind, value = pickle.load(self._reader)
-            except EOFError:
-                raise RuntimeError("The parsing process stopped without a word (killed?).") from None
+            except (EOFError, pickle.UnpicklingError):
+                raise ParserLost("The parsing process stopped before the end of the report (killed?).") from None
             if kind == "error":
                 raise value
             if kind == "end":
@@ -189,6 +206,9 @@ class ForkedPrefetch:
             yield value
 
     def __exit__(self, *exc_info) -> None:
+        if self._thread is not None:
+            self._thread.__exit__(*exc_info)
+            return
         self._reader.close()
         try:
             os.kill(self._pid, signal.SIGKILL)  # a no-op when it has finished

@@ -27,8 +27,20 @@ MAX_PIECES = 8
 COMMON_SHARE = 0.005
 
 
+def fold(text: str) -> str:
+    """Case-folded the way the exact filter compares (PostgreSQL's UPPER), one character at a time.
+
+    Not str.lower(): it is not a character-by-character map (a final Σ lowers to ς, so "ΟΔΟΣ" would not be found
+    inside "ΟΔΟΣΑ"), and substrings only survive a character-by-character map. A character whose capital is
+    several characters ("ß" → "SS") stays as it is; pieces holding one do not narrow (see pieces()).
+    """
+    if text.isascii():
+        return text.upper()
+    return "".join(c if len(u := c.upper()) != 1 else u for c in text)
+
+
 def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
+    return WORD.findall(fold(text))
 
 
 def word_hash(word: str) -> int:
@@ -139,7 +151,9 @@ class Dictionary:
 
 
 def pieces(q: str) -> list[str]:
-    return list(dict.fromkeys(words(q)))[:MAX_PIECES]
+    """The words of a search, but those with a character that has no one-character capital (they may match text
+    PostgreSQL capitalises differently: the exact filter alone decides for them)."""
+    return [p for p in dict.fromkeys(words(q)) if p.isascii() or all(len(c.upper()) == 1 for c in p)][:MAX_PIECES]
 
 
 def piece_hashes(q: str) -> list[list[int]] | None:

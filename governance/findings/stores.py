@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
@@ -37,6 +38,7 @@ COLUMNS = (  # (column, type for the binary COPY)
 REWRITTEN = ("tool", "fingerprint_version", "content_hash", "title", "severity", "severity_rank", "tool_severity",
              "rule_id", "location", "artifact", "package", "line", "description", "remediation", "raw", "terms")
 _POSITION = {name: i for i, (name, _) in enumerate(COLUMNS)}
+_ORM_REWRITTEN = [*REWRITTEN, "last_seen", "last_import_id", "gone"]
 
 
 @dataclass
@@ -179,40 +181,50 @@ class PostgresStore:
                         copy.write_row(row)
         _log(f"{sql} -- {len(rows)} rows", started)
 
-    def rewrite(self, batch, rows: list, reopen_from) -> None:
-        """Rewrite rows from the report (and renew the lease): they are COPYed beside the table, then one UPDATE."""
+    def rewrite(self, batch, rows: list, reopen: list[int], reopen_from) -> list[tuple[int, str]]:
+        """Rewrite rows from the report and renew the lease: the rows are COPYed beside the table, then one UPDATE.
+        The findings in `reopen` go back to new if they are still closed or fixed (read under a row lock: a
+        person may have moved one meanwhile). Returns (id, state before) of those reopened."""
         if rows:
             self._copy("ingest_rewrite", [batch.preparer.row(batch, key) for key, _ in rows])
         assignments = ", ".join(f"{name} = b.{name}" for name in REWRITTEN)
         sql = f"""
 WITH lease AS (UPDATE {self.runs} SET lease_until = %(lease)s WHERE id = %(run)s),
-     b AS (DELETE FROM ingest_rewrite RETURNING *)
-UPDATE {self.findings} AS f SET {assignments}, last_seen = %(now)s, last_import_id = %(run)s, gone = false,
-    state = CASE WHEN f.state = ANY(%(reopen)s) THEN 'new' ELSE f.state END,
-    state_changed_at = CASE WHEN f.state = ANY(%(reopen)s) THEN %(now)s ELSE f.state_changed_at END
-FROM b WHERE f.scope_key = b.scope_key AND f.fingerprint = b.fingerprint"""
+     b AS (DELETE FROM ingest_rewrite RETURNING *),
+     reopened AS (SELECT id, state FROM {self.findings} WHERE id = ANY(%(reopen)s) AND state = ANY(%(reopen_from)s)
+                  FOR UPDATE),
+     rewritten AS (
+        UPDATE {self.findings} AS f SET {assignments}, last_seen = %(now)s, last_import_id = %(run)s, gone = false,
+            state = CASE WHEN f.id IN (SELECT id FROM reopened) THEN 'new' ELSE f.state END,
+            state_changed_at = CASE WHEN f.id IN (SELECT id FROM reopened) THEN %(now)s ELSE f.state_changed_at END
+        FROM b WHERE f.scope_key = b.scope_key AND f.fingerprint = b.fingerprint)
+SELECT id, state FROM reopened ORDER BY id"""
         with _server_bound_cursor() as cursor:
             cursor.execute(sql, {"lease": timezone.now() + self.lease(), "run": self.run.pk, "now": self.now,
-                                 "reopen": list(reopen_from)})
+                                 "reopen": reopen, "reopen_from": list(reopen_from)})
+            return cursor.fetchall()
 
     def add_words(self, words: dict[int, str]) -> None:
         self.dictionary.add(words)
 
     def close_vanished(self, scope_keys: list[str], close) -> list[tuple[int, str]]:
-        """Mark gone what this import did not report, closing the open ones. Returns (id, state before) of those."""
+        """Mark gone what this import did not report, and close the open ones (gone already or not: a finding routed
+        by hand arrives gone). Returns (id, state before) of those closed."""
         scope_keys = [key for key in scope_keys if key not in self.empty]
         if not scope_keys:
             return []
         sql = f"""
 WITH vanished AS (
-    SELECT f.id, f.state, s.last_seen AS seen FROM {self.findings} f LEFT JOIN {self.scopes} s ON s.key = f.scope_key
-    WHERE f.scope_key = ANY(%(scopes)s) AND NOT f.gone AND f.last_import_id IS DISTINCT FROM %(run)s
-      AND NOT EXISTS (SELECT 1 FROM ingest_seen n WHERE n.id = f.id)
+    SELECT f.id, f.state, f.gone, s.last_seen AS seen FROM {self.findings} f
+    LEFT JOIN {self.scopes} s ON s.key = f.scope_key
+    WHERE f.scope_key = ANY(%(scopes)s) AND (NOT f.gone OR f.state = ANY(%(close)s))
+      AND f.last_import_id IS DISTINCT FROM %(run)s AND NOT EXISTS (SELECT 1 FROM ingest_seen n WHERE n.id = f.id)
     FOR UPDATE OF f),
   marked AS (
-    UPDATE {self.findings} f SET gone = true, last_seen = COALESCE(v.seen, f.last_seen),
-        state = CASE WHEN v.state = ANY(%(close)s) THEN 'closed' ELSE f.state END,
-        state_changed_at = CASE WHEN v.state = ANY(%(close)s) THEN %(now)s ELSE f.state_changed_at END
+    UPDATE {self.findings} f SET gone = true,
+        last_seen = CASE WHEN v.gone THEN f.last_seen ELSE GREATEST(f.last_seen, COALESCE(v.seen, f.last_seen)) END,
+        state = CASE WHEN f.state = ANY(%(close)s) THEN 'closed' ELSE f.state END,
+        state_changed_at = CASE WHEN f.state = ANY(%(close)s) THEN %(now)s ELSE f.state_changed_at END
     FROM vanished v WHERE f.id = v.id)
 SELECT id, state FROM vanished WHERE state = ANY(%(close)s) ORDER BY id"""
         with _server_bound_cursor() as cursor:
@@ -244,11 +256,11 @@ class OrmStore:
         return False  # rows are built where they are written (no process to build them ahead)
 
     def existing(self, batch) -> dict[tuple[str, str], Existing]:
-        from django.db.models import Q
-
         by_scope: dict[str, list[str]] = {}
         for scope, fp in batch.records:
             by_scope.setdefault(scope, []).append(fp)
+        if not by_scope:
+            return {}  # an empty Q() would match every finding
         query = Q()
         for scope, fps in by_scope.items():
             query |= Q(scope_key=scope, fingerprint__in=fps)
@@ -268,34 +280,41 @@ class OrmStore:
             rows.append(Finding(**values))
         Finding.objects.bulk_create(rows, batch_size=500)
 
-    def rewrite(self, batch, rows: list, reopen_from) -> None:
+    def rewrite(self, batch, rows: list, reopen: list[int], reopen_from) -> list[tuple[int, str]]:
+        reopened = list(Finding.objects.select_for_update().filter(pk__in=reopen, state__in=reopen_from)
+                        .values_list("id", "state"))
+        reopen_now = {pk for pk, _ in reopened}
+        findings = []
         for key, old in rows:
             row = batch.preparer.row(batch, key)
-            values = {name: row[_POSITION[name]] for name in REWRITTEN}
-            values.update(last_seen=self.now, last_import_id=self.run.pk, gone=False)
-            if old.state in reopen_from:
-                values.update(state="new", state_changed_at=self.now)
-            Finding.objects.filter(pk=old.id).update(**values)
+            finding = Finding(pk=old.id, last_seen=self.now, last_import_id=self.run.pk, gone=False,
+                              **{name: row[_POSITION[name]] for name in REWRITTEN})
+            if old.id in reopen_now:
+                finding.state, finding.state_changed_at = "new", self.now
+            findings.append(finding)
+        Finding.objects.bulk_update([f for f in findings if f.pk not in reopen_now], _ORM_REWRITTEN, batch_size=500)
+        Finding.objects.bulk_update([f for f in findings if f.pk in reopen_now], [*_ORM_REWRITTEN, "state",
+                                                                                  "state_changed_at"], batch_size=500)
         ImportRun.objects.filter(pk=self.run.pk).update(lease_until=timezone.now() + self.lease())
+        return sorted(reopened)
 
     def add_words(self, words) -> None:
         pass  # the text search uses the dictionary on PostgreSQL only
 
     def close_vanished(self, scope_keys: list[str], close) -> list[tuple[int, str]]:
         seen_at = dict(FindingScope.objects.filter(key__in=scope_keys).values_list("key", "last_seen"))
-        candidates = (Finding.objects.filter(scope_key__in=scope_keys, gone=False).exclude(last_import=self.run)
-                      .values_list("id", "state", "scope_key"))
-        vanished = [(pk, state, scope) for pk, state, scope in candidates if pk not in self.seen]
-        closed = []
-        for pk, state, scope in vanished:
-            values = {"gone": True}
-            if seen_at.get(scope):
-                values["last_seen"] = seen_at[scope]
-            if state in close:
-                values.update(state="closed", state_changed_at=self.now)
-                closed.append((pk, state))
-            Finding.objects.filter(pk=pk).update(**values)
-        return closed
+        candidates = (Finding.objects.filter(Q(gone=False) | Q(state__in=close), scope_key__in=scope_keys)
+                      .exclude(last_import=self.run).select_for_update())
+        vanished, closed = [f for f in candidates if f.pk not in self.seen], []
+        for f in vanished:
+            if not f.gone and seen_at.get(f.scope_key):
+                f.last_seen = max(f.last_seen, seen_at[f.scope_key])
+            f.gone = True
+            if f.state in close:
+                closed.append((f.pk, f.state))
+                f.state, f.state_changed_at = "closed", self.now
+        Finding.objects.bulk_update(vanished, ["gone", "last_seen", "state", "state_changed_at"], batch_size=500)
+        return sorted(closed)
 
     def scopes_seen(self, scope_keys: list[str]) -> None:
         _scopes_seen(self.run, scope_keys, self.now)

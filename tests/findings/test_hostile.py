@@ -127,3 +127,22 @@ def test_reason_is_shown_on_the_import_page(client, engineer, system):
     client.force_login(engineer)
     body = client.get(run.get_absolute_url()).content.decode()
     assert "truncated" in body
+
+
+
+def test_lone_surrogate_escapes_in_scanner_text(system):
+    """JSON may spell half a UTF-16 pair ("\\ud800"), which no UTF-8 text holds: the findings are kept, the
+    half pair replaced (SARIF streams through yajl, which writes "?"; JSON lines through json.loads)."""
+    sarif = sarif_bytes([sarif_result(1, message="bad \ud800 half"), sarif_result(2)])
+    line = (DATA / "trufflehog" / "trufflehog-git.jsonl").read_bytes().splitlines()[0]
+    truffle = line.replace(b'"DetectorName":"AWS"', b'"DetectorName":"AWS \\udc00 key"')
+    assert b"\\ud800" in sarif and b"\\udc00" in truffle
+    for data in (sarif, truffle):
+        run = run_import(data, system=system)
+        assert run.status == ImportRun.Status.DONE, run.error
+    described = Finding.objects.get(system=system, description__contains="half").description
+    assert "bad ? half" in described or "bad \ufffd half" in described
+    assert "AWS \ufffd key" in Finding.objects.get(system=system, tool="trufflehog").title
+    for finding in Finding.objects.filter(system=system):
+        for text in (finding.title, finding.description, finding.location, json.dumps(finding.raw, ensure_ascii=False)):
+            text.encode("utf-8")  # no half pair left

@@ -58,7 +58,13 @@ def test_the_flag_steers_the_producer():
         assert list(got) == [0, 0, 0]
 
 
-def test_a_killed_parsing_process_fails_the_run_with_nothing_written(system, settings, monkeypatch):
+def test_a_killed_parsing_process_leaves_the_run_to_retry_with_nothing_written(system, settings, monkeypatch):
+    """Killed by a signal or the OOM killer: nothing is written and the run is claimable again at once, for the
+    task's retry; the next attempt imports it whole."""
+    from governance.findings.ingest import import_run_execute
+    from governance.findings.prefetch import ParserLost
+    from tests.findings.conftest import create_run
+
     settings.RAMPART_IMPORT_BATCH = 5
     prepare = ingest._Preparer.__call__
     parent = os.getpid()
@@ -70,12 +76,39 @@ def test_a_killed_parsing_process_fails_the_run_with_nothing_written(system, set
         return prepare(self, records)
 
     monkeypatch.setattr(ingest._Preparer, "__call__", dies_on_the_third_batch)
+    run = create_run(sarif_n(30), system=system)
     before = children()
-    run = run_import(sarif_n(30), system=system)
-    assert run.status == ImportRun.Status.FAILED
-    assert "parsing process stopped" in run.error
+    with pytest.raises(ParserLost, match="parsing process stopped"):
+        import_run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.RUNNING and run.attempts == 1
     assert not Finding.objects.filter(system=system).exists()
     assert children() == before
+
+    monkeypatch.setattr(ingest._Preparer, "__call__", prepare)
+    done = import_run_execute(run.pk)
+    assert done.status == ImportRun.Status.DONE and done.attempts == 2 and done.counts["created"] == 30
+
+
+def test_service_stop_signals_do_not_stop_the_parsing_process():
+    """SIGTERM/SIGINT go to a service's whole process group; the parent decides when the child ends."""
+    def items():
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        yield from range(3)
+
+    with ForkedPrefetch(items()) as got:
+        assert list(got) == [0, 1, 2]
+
+
+def test_a_failing_fork_falls_back_to_a_thread(monkeypatch):
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    producer = ForkedPrefetch(iter(range(4)))
+    with producer as got:
+        assert list(got) == [0, 1, 2, 3]
 
 
 def test_the_writer_stopping_early_ends_the_parsing_process(system, settings):

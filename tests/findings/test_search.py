@@ -48,6 +48,17 @@ def test_no_match_and_unknown_words(findings):
     assert search.piece_hashes("zzz-not-there") is None  # answered by the dictionary alone
 
 
+def test_case_folding_is_character_by_character(system):
+    """The word index must never drop a finding the exact filter (PostgreSQL's UPPER … LIKE) would keep."""
+    results = [sarif_result(1, uri="docs/ΟΔΟΣΑ.md"), sarif_result(2, uri="src/ıdentity.py"),
+               sarif_result(3, uri="src/straße.py")]
+    assert run_import(sarif_bytes(results), system=system).status == "done"
+    assert found("οδος") == {"docs/ΟΔΟΣΑ.md:2"}  # a final sigma when lowered, Σ like any other in capitals
+    assert found("IDENTITY") == {"src/ıdentity.py:3"}  # the dotless ı capitalises to I
+    assert found("straße") == {"src/straße.py:4"}  # ß has no one-letter capital: the exact filter alone decides
+    assert search.pieces("straße.py") == ["PY"]
+
+
 def test_like_wildcards_are_plain_characters(findings):
     assert found("100%_sure") == {"notebooks/export/train.ipynb:4"}
     assert found("1%0") == set()
@@ -64,7 +75,7 @@ def test_search_combines_with_the_other_filters(findings, other_system):
 
 def test_words_reach_the_dictionary_at_import(findings):
     words = set(FindingTerm.objects.values_list("word", flat=True))
-    assert {"ledger_service", "payments", "ünïcode_loader", "b601"} <= words
+    assert {"LEDGER_SERVICE", "PAYMENTS", "ÜNÏCODE_LOADER", "B601"} <= words
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the word index is PostgreSQL's")

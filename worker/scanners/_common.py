@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import tempfile
 from typing import BinaryIO, Iterator
@@ -178,6 +179,21 @@ def load_json_text(data: bytes, where: str = "") -> object:
     except RecursionError:
         raise ParseError(f"JSON nesting deeper than {MAX_DEPTH} levels{where}") from None
     check_depth(value, where=where)
+    if "\\ud" in text or "\\uD" in text:  # maybe half a UTF-16 pair, which no UTF-8 text can hold
+        value = _without_half_pairs(value)
+    return value
+
+
+_HALF_PAIR = re.compile("[\ud800-\udfff]")  # json.loads joins whole pairs: what is left is half of one
+
+
+def _without_half_pairs(value):
+    if type(value) is str:
+        return _HALF_PAIR.sub("\ufffd", value)
+    if type(value) is dict:
+        return {_without_half_pairs(k): _without_half_pairs(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_without_half_pairs(v) for v in value]
     return value
 
 

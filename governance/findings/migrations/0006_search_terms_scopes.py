@@ -19,7 +19,10 @@ def _no_pending_triggers(schema_editor):
 
 
 def scopes_and_gone(apps, schema_editor):
-    """One scope row per scope_key, its latest import and time; what that import did not report is gone."""
+    """One scope row per scope_key, its latest import and time. Then what that import did not report is gone:
+    closed findings (an import closed them because they vanished) and decided or fixed ones it did not rewrite.
+    Open findings count as reported: an import closed the open ones it missed (a finding routed by hand into a
+    scope may be open and not reported; the next import of the scope closes it if it is still missing)."""
     _no_pending_triggers(schema_editor)
     Finding = apps.get_model("findings", "Finding")
     FindingScope = apps.get_model("findings", "FindingScope")
@@ -30,8 +33,10 @@ def scopes_and_gone(apps, schema_editor):
         FindingScope(key=r["scope_key"], last_seen=r["seen"], last_import_id=r["run"] if r["run"] in runs else None)
         for r in rows
     ], batch_size=1000)
+    Finding.objects.filter(state="closed").update(gone=True)
     for scope in FindingScope.objects.all().iterator():
-        Finding.objects.filter(scope_key=scope.key).exclude(last_import_id=scope.last_import_id).update(gone=True)
+        Finding.objects.filter(scope_key=scope.key, state__in=("fixed", "false_positive", "risk_accepted")).exclude(
+            last_import_id=scope.last_import_id).update(gone=True)
 
 
 def backfill_terms(apps, schema_editor):
@@ -49,7 +54,8 @@ def backfill_terms(apps, schema_editor):
             if not rows:
                 break
             last = rows[-1][0]
-            payload = [{"id": pk, "terms": terms.of(title, location, rule)} for pk, title, location, rule in rows]
+            payload = [{"id": pk, "terms": terms.of(title, location, rule).hashes()}
+                       for pk, title, location, rule in rows]
             cursor.execute("UPDATE findings_finding f SET terms = v.terms FROM json_to_recordset(%s::json) "
                            "AS v(id bigint, terms bigint[]) WHERE f.id = v.id", [json.dumps(payload)])
             new = terms.new_words()
