@@ -69,20 +69,20 @@ def _search_terms() -> tuple[str, dict]:
     """Each row's word hashes (Finding.terms) as SQL over the words FILL writes, and those words in the dictionary
     (governance.findings.search: the same tokenising and hashes as an import)."""
     from governance.findings.models import FindingTerm
-    from governance.findings.search import word_hash, words
+    from governance.findings.search import fold, word_hash, words
 
-    vocabulary = {w for t in TITLES for w in words(t + " in")} | {"rule", "src", "py"}
-    module = [f"module_{k}" for k in range(5003)]
+    vocabulary = {w for t in TITLES for w in words(t + " in")} | {fold(w) for w in ("rule", "src", "py")}
+    module = [fold(f"module_{k}") for k in range(5003)]
     numbers = [str(k) for k in range(2001)]
-    packages = [f"pkg_{k}" for k in range(311)]
-    files = [f"file_{k}" for k in range(7919)]
+    packages = [fold(f"pkg_{k}") for k in range(311)]
+    files = [fold(f"file_{k}") for k in range(7919)]
     every = vocabulary | set(module) | set(numbers) | set(packages) | set(files)
     FindingTerm.objects.bulk_create([FindingTerm(hash=word_hash(w), word=w) for w in every], ignore_conflicts=True,
                                     batch_size=5000)
     hashes = lambda ws: [word_hash(w) for w in ws]  # noqa: E731
     cases = " ".join(f"WHEN {i} THEN ARRAY{hashes(words(t + ' in'))}::bigint[]" for i, t in enumerate(TITLES))
     arrays = {"w": hashes(module), "n": hashes(numbers), "p": hashes(packages), "f": hashes(files),
-              "rule_words": hashes(["rule"]), "src_py": hashes(["src", "py"])}
+              "rule_words": hashes(words("rule")), "src_py": hashes(words("src py"))}
     return f"(CASE g %% 8 {cases} END)", arrays
 
 

@@ -92,3 +92,26 @@ def test_changed_titles_get_their_new_words(findings, system):
     changed = [sarif_result(1, uri="src/payments/ledger_service.py", message="Renamed finding about invoices")]
     assert run_import(sarif_bytes(changed), system=system).counts["updated"] == 1
     assert found("invoices") == {"src/payments/ledger_service.py:2"}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL searches through the words")
+def test_words_written_lower_case_before_are_rebuilt(findings):
+    """Migration 0009: a database whose words were lower-cased (the fold before) gets them rebuilt, so a search
+    finds its findings again."""
+    import importlib
+
+    from django.apps import apps
+
+    FindingTerm.objects.all().delete()
+    for f in Finding.objects.all():  # as the old fold wrote them
+        lowered = [w.lower() for w in search.words(f"{f.title} {f.location} {f.rule_id}")]
+        FindingTerm.objects.bulk_create([FindingTerm(hash=search.word_hash(w), word=w) for w in lowered],
+                                        ignore_conflicts=True)
+        Finding.objects.filter(pk=f.pk).update(terms=[search.word_hash(w) for w in lowered])
+    assert found("ledger_serv") == set()  # what a search answered on such a database
+    migration = importlib.import_module("governance.findings.migrations.0009_refold_search_words")
+    with connection.schema_editor() as editor:
+        migration.forwards(apps, editor)
+    assert not FindingTerm.objects.filter(word__regex="[a-z]").exists()
+    assert found("ledger_serv") == {"src/payments/ledger_service.py:2"}
+    assert found("train.ipynb") == {"notebooks/export/train.ipynb:4"}
