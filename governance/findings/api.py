@@ -62,7 +62,7 @@ def import_create(request: Request) -> Response:
     upload = form.cleaned_data["file"]
     run = import_run_create(
         actor=request.user, stream=upload, filename=upload.name, fmt=form.cleaned_data["format"], system=system,
-        source=form.cleaned_data["source"] or form.cleaned_data["format"], repository=form.cleaned_data["repository"],
+        source=form.cleaned_data["source"], repository=form.cleaned_data["repository"],
         via=ImportRun.Via.API,
     )
     return Response(run_body(run, request), status=status.HTTP_202_ACCEPTED)

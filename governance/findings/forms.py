@@ -16,7 +16,9 @@ class UploadForm(forms.Form):
     system = forms.ModelChoiceField(queryset=AISystem.objects.filter(archived_at__isnull=True), required=False,
                                     empty_label="— route by mapping rules —", to_field_name="slug")
     source = forms.CharField(max_length=100, required=False,
-                             help_text="Names this feed, e.g. 'bandit-main'. Reimports of the same system + source replace it. Defaults to the format.")
+                             help_text="Names this feed, e.g. 'bandit-main': a reimport to the same system and source replaces "
+                             "it. Defaults to the report's format (e.g. 'sarif'): name feeds when two SARIF tools "
+                             "report on one system.")
     repository = forms.CharField(max_length=300, required=False, help_text="Optional, for repository mapping rules.")
 
     def clean_file(self):

@@ -137,17 +137,26 @@ def lock_scopes(scope_keys) -> None:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7331, key - 2**31])
 
 
+def _named_source(run: ImportRun) -> str:
+    """The report's format (detected from its head with "auto"); an unnamed feed is named after it."""
+    fmt = run.format
+    if fmt == "auto":
+        with run.report.open("rb") as stream:
+            fmt = detect(stream.read(HEAD_SIZE))
+    if not run.source:
+        run.source = fmt
+        ImportRun.objects.filter(pk=run.pk).update(source=fmt)
+    return fmt
+
+
 def _ingest(run: ImportRun) -> Counts:
+    fmt = _named_source(run)
     router = Router(run)
     lock_scopes(router.scope_keys())
     counts, now = Counts(), timezone.now()
     store = store_for(run, now, lease, router.scope_keys())
     try:
         with run.report.open("rb") as stream, gc_paused():
-            fmt = run.format
-            if fmt == "auto":
-                fmt = detect(stream.read(HEAD_SIZE))
-                stream.seek(0)
             run.detected_format = fmt
             records = FORMATS[fmt].parse(stream)
             prepare = _Preparer(run, f"{fmt}/v{FORMATS[fmt].FINGERPRINT_VERSION}", router, now)

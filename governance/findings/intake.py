@@ -32,15 +32,23 @@ def _hash_stream(stream: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def default_source(fmt: str) -> str:
+    return "" if fmt == "auto" else fmt  # "": named by the worker once it knows the format
+
+
 def import_run_create(*, actor, stream: BinaryIO, filename: str, fmt: str, system=None, source: str = "",
                       repository: str = "", via: str = ImportRun.Via.UPLOAD, pull_source=None) -> ImportRun:
-    """Store the report with its sha256 and enqueue it. An oversized report is kept as a failed run, unstored."""
+    """Store the report with its sha256 and enqueue it. An oversized report is kept as a failed run, unstored.
+
+    The source names the feed (its findings' scope with the system). Not given, it is the format; with
+    format "auto" the worker names it after the format it detects (ingest._named_source), so a gitleaks report
+    and a SARIF report uploaded to one system never replace each other's findings."""
     if fmt not in FORMAT_CHOICES:
         raise IntakeError(f"Unknown format {fmt!r}; choose one of {', '.join(FORMAT_CHOICES)}.")
     sha256, size = _hash_stream(stream)
     cap = settings.RAMPART_MAX_REPORT_BYTES
     run = ImportRun(
-        system=system, source=(source or fmt).strip()[:100], format=fmt, repository=repository[:300], via=via,
+        system=system, source=(source.strip() or default_source(fmt))[:100], format=fmt, repository=repository[:300], via=via,
         filename=filename[-255:], size=size, sha256=sha256, created_by=actor if getattr(actor, "pk", None) else None,
         pull_source=pull_source,
     )

@@ -89,7 +89,8 @@ class ImportRun(models.Model):
 
     @property
     def scope_label(self) -> str:
-        return f"{self.system.name if self.system else 'routed by rules'} · {self.source}"
+        source = self.source or "source named after the detected format"  # set by the worker (ingest._named_source)
+        return f"{self.system.name if self.system else 'routed by rules'} · {source}"
 
 
 class Finding(models.Model):

@@ -122,7 +122,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         upload_file = form.cleaned_data["file"]
         run = import_run_create(
             actor=request.user, stream=upload_file, filename=upload_file.name, fmt=form.cleaned_data["format"],
-            system=system, source=form.cleaned_data["source"] or form.cleaned_data["format"],
+            system=system, source=form.cleaned_data["source"],
             repository=form.cleaned_data["repository"], via=ImportRun.Via.UPLOAD,
         )
         messages.success(request, f"Report stored (sha256 {run.sha256[:12]}…); the worker is importing it.")

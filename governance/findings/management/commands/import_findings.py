@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("file")
         parser.add_argument("--format", default="auto", choices=FORMAT_CHOICES)
         parser.add_argument("--system", help="slug of the AI system; omit to route by mapping rules")
-        parser.add_argument("--source", default="", help="names the feed; defaults to the format")
+        parser.add_argument("--source", default="", help="names the feed; defaults to the (detected) format")
         parser.add_argument("--repository", default="")
         parser.add_argument("--wait", action="store_true", help="wait until the worker has finished")
         parser.add_argument("--timeout", type=int, default=600)
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as stream:
                 run = import_run_create(actor=None, stream=stream, filename=path.name, fmt=format, system=target,
-                                        source=source or format, repository=repository, via=ImportRun.Via.CLI)
+                                        source=source, repository=repository, via=ImportRun.Via.CLI)
         except IntakeError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"import #{run.pk} {run.status} (sha256 {run.sha256})")
