@@ -6,6 +6,14 @@ import json
 from django.db import models
 
 
+def json_text(value) -> str | None:
+    """The JSON text of a value as stored: text stays as it is, a parser's RawEntry gives the text it measured."""
+    if value is None or isinstance(value, str):
+        return value
+    text = getattr(value, "json", None)  # worker.scanners._common.RawEntry carries its JSON text
+    return text if text is not None else json.dumps(value, default=str, separators=(",", ":"))
+
+
 class JSONTextField(models.TextField):
     """JSON kept as text: the scanner's raw entry is shown, never queried, so PostgreSQL need not parse it into
     jsonb on every import (a third of the cost of writing a finding). Reads give the decoded value."""
@@ -17,10 +25,7 @@ class JSONTextField(models.TextField):
         return json.loads(value) if isinstance(value, str) else value
 
     def get_prep_value(self, value):
-        if value is None or isinstance(value, str):
-            return value
-        text = getattr(value, "json", None)  # worker.scanners._common.RawEntry carries its JSON text
-        return text if text is not None else json.dumps(value, default=str, separators=(",", ":"))
+        return json_text(value)
 
     def value_to_string(self, obj):
         return self.get_prep_value(self.value_from_object(obj))

@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from governance.audit.services import audit_record
+from governance.findings.fields import json_text
 from governance.findings.models import SEVERITY_RANK, FindingState, FindingTransition, ImportRun, MappingRule
 from governance.findings.prefetch import ForkedPrefetch, ParserLost, Prefetch, gc_paused, short_gil_slices
 from governance.findings.search import Terms
@@ -284,7 +285,7 @@ class _Preparer:
         repeats = self._repeats(records)
         if not self.ahead:
             for r in records.values():
-                r.raw = _raw_json(r.raw)  # its text travels faster than the dict
+                r.raw = json_text(r.raw)  # its text travels faster than the dict
             return Batch(records, hashes, repeats=repeats)
         finish = self._binary_row() if self.binary else tuple
         rows = {key: finish(self._row(key, r, hashes[key], self._terms)) for key, r in records.items()}
@@ -318,7 +319,7 @@ class _Preparer:
         line = r.line if r.line is None or -2**31 <= r.line < 2**31 else None
         return (key[0], system_of(key[0]), self.run.source, r.tool[:60], r.fingerprint, self.version, digest, title,
                 r.severity, SEVERITY_RANK[r.severity], r.tool_severity[:60], rule_id, location, r.artifact[:1000],
-                r.package[:300], line, r.description, r.remediation, _raw_json(r.raw), FindingState.NEW, now, now,
+                r.package[:300], line, r.description, r.remediation, json_text(r.raw), FindingState.NEW, now, now,
                 now, self.sla[r.severity], self.run.pk, False, terms.of(title, location, rule_id))
 
 
@@ -343,13 +344,6 @@ class SeenKeys:
         if len(self._hashes) >= self.LIMIT:
             self._full, self._hashes = True, set()
         return False
-
-
-def _raw_json(raw) -> str:
-    if isinstance(raw, str):
-        return raw
-    text = getattr(raw, "json", None)  # worker.scanners._common.RawEntry carries its JSON text
-    return text if text is not None else orjson.dumps(raw, default=str).decode()
 
 
 def _write_batch(store, batch: Batch, counts: Counts) -> None:

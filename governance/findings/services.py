@@ -7,6 +7,7 @@ from django.utils import timezone
 from governance.audit.services import audit_record
 from governance.findings.ingest import lock_scopes
 from governance.findings.models import Finding, FindingState, FindingTransition, MappingRule
+from governance.findings.selectors import with_reported_at
 
 S = FindingState
 # Which states a person may move a finding to, from which states.
@@ -79,7 +80,8 @@ def findings_route(*, actor, findings: list[Finding], system) -> int:
     the time it was last reported.
     """
     moved = 0
-    rows = list(Finding.objects.select_for_update().filter(pk__in=[f.pk for f in findings], system__isnull=True))
+    rows = list(with_reported_at(Finding.objects.select_for_update(of=("self",)).filter(
+        pk__in=[f.pk for f in findings], system__isnull=True)))
     lock_scopes({f"{system.pk}:{f.source}" for f in rows})  # an import of that scope may be adding the same key
     for f in rows:
         reported = f.reported_at

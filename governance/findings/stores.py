@@ -50,6 +50,13 @@ class Existing:
     repeated: bool  # already met earlier in this import
 
 
+def _fingerprints_by_scope(batch) -> dict[str, list[str]]:
+    by_scope: dict[str, list[str]] = {}
+    for scope, fp in batch.records:
+        by_scope.setdefault(scope, []).append(fp)
+    return by_scope
+
+
 def store_for(run: ImportRun, now, lease, scope_keys: list[str]):
     return (PostgresStore if connection.vendor == "postgresql" else OrmStore)(run, now, lease, scope_keys)
 
@@ -141,9 +148,7 @@ class PostgresStore:
         return self.empty.issuperset(self.scope_keys)
 
     def existing(self, batch) -> dict[tuple[str, str], Existing]:
-        by_scope: dict[str, list[str]] = {}
-        for scope, fp in batch.records:
-            by_scope.setdefault(scope, []).append(fp)
+        by_scope = _fingerprints_by_scope(batch)
         if not batch.repeats and self.empty.issuperset(by_scope):
             return {}
         # per scope "fingerprint = ANY(ARRAY(subquery))": PostgreSQL sorts the array and walks the unique index in
@@ -260,9 +265,7 @@ class OrmStore:
         return False  # rows are built where they are written (no process to build them ahead)
 
     def existing(self, batch) -> dict[tuple[str, str], Existing]:
-        by_scope: dict[str, list[str]] = {}
-        for scope, fp in batch.records:
-            by_scope.setdefault(scope, []).append(fp)
+        by_scope = _fingerprints_by_scope(batch)
         if not by_scope:
             return {}  # an empty Q() would match every finding
         query = Q()
