@@ -63,6 +63,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "governance.accounts.context_processors.roles",
+                "governance.dashboard.definitions.definitions",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

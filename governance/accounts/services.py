@@ -54,7 +54,7 @@ def active_owned_systems(user: User):
     """Systems not archived whose business owner this person is: they block a deactivation."""
     from governance.inventory.models import AISystem
 
-    return AISystem.objects.filter(business_owner=user, archived_at__isnull=True).order_by("name")
+    return AISystem.objects.active().filter(business_owner=user).order_by("name")
 
 
 @transaction.atomic

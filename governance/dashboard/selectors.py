@@ -2,35 +2,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import plotly.graph_objects as go
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from governance.audit.models import AuditEvent
-from governance.findings.models import OPEN_STATES, Finding, Severity
+from governance.findings.models import Finding, Severity
 from governance.inventory.models import AISystem, RiskTier
 from governance.risks.charts import heatmap_json
 from governance.risks.matrix import get_matrix
-from governance.risks.models import Decision, Risk, RiskStatus
-from governance.risks.selectors import heat_counts
+from governance.risks.models import Decision, Risk
+from governance.risks.selectors import EXPIRY_WINDOW_DAYS, heat_counts
 from governance.rmf.charts import portfolio_heatmap_json
-from governance.rmf.selectors import function_codes, portfolio_coverage
+from governance.rmf.selectors import portfolio_coverage, portfolio_percent
 
 SEV_COLOURS = {"critical": "#7a1010", "high": "#d64545", "medium": "#f2b134", "low": "#8fb3f5", "info": "#c5cbd3"}
-EXPIRY_WINDOW_DAYS = 30
 
 
 @dataclass
 class SystemRow:
-    system: AISystem
+    system: AISystem | None  # None: the findings of feeds not assigned to any system yet
     findings: dict = field(default_factory=dict)  # severity -> open count
     breached: int = 0
     high_risks: int = 0
     awaiting: int = 0
     expiring: int = 0
-    coverage: int = 0
+    coverage: int | None = None
     last_exercised: object = None
+
+    @property
+    def name(self) -> str:
+        return self.system.name if self.system else "Unassigned feeds"
+
+    @property
+    def queue_system(self) -> str:
+        """The queue's system filter that lists this row's findings."""
+        return self.system.slug if self.system else "unassigned"
 
     @property
     def attention(self) -> int:
@@ -39,79 +48,94 @@ class SystemRow:
                 + self.expiring * 5 + self.findings.get("high", 0))
 
 
-def _findings_by_system(today):
-    rows = (Finding.objects.filter(state__in=OPEN_STATES, system__isnull=False)
-            .values("system_id", "severity")
-            .annotate(n=Count("id"), late=Count("id", filter=Q(sla_due__lt=today))))
-    return rows
+def _findings_by_system(at):
+    """Open findings of the portfolio by system and severity, and how many are past their SLA at `at`."""
+    return (Finding.objects.in_portfolio().open().values("system_id", "severity")
+            .annotate(n=Count("id"), late=Count("id", filter=Q(sla_due__lt=at))))
 
 
-def _risks_by_system(matrix):
-    high_rank = matrix.rank("high") or 3
-    return (Risk.objects.exclude(status=RiskStatus.CLOSED).values("system_id")
-            .annotate(high=Count("id", filter=Q(residual_rank__gte=high_rank) & ~Q(status=RiskStatus.ACCEPTED)),
-                      awaiting=Count("id", filter=Q(status=RiskStatus.AWAITING_DECISION))))
+def high_rank(matrix) -> int:
+    return matrix.rank("high") or 3
+
+
+def _risks_by_system(matrix, at):
+    in_force = Decision.objects.in_force(at).filter(risk=OuterRef("pk"))
+    pending = Decision.objects.pending().filter(risk=OuterRef("pk"))
+    return (Risk.objects.open().of_active_systems().values("system_id")
+            .annotate(high=Count("id", filter=Q(residual_rank__gte=high_rank(matrix)) & ~Exists(in_force)),
+                      awaiting=Count("id", filter=Exists(pending))))
 
 
 def _last_exercised() -> dict[int, object]:
-    try:
-        from governance.tabletop.models import Exercise
-    except ImportError:  # the tabletop app is optional for the posture page
-        return {}
+    from governance.tabletop.models import Exercise
+
     rows = Exercise.objects.filter(completed_at__isnull=False).values("systems").annotate(last=Max("completed_at"))
     return {r["systems"]: r["last"] for r in rows if r["systems"]}
 
 
-def posture() -> dict:
-    today, now = timezone.localdate(), timezone.now()
+def posture(at: datetime | None = None) -> dict:
+    """Every figure of the posture page at the moment `at`, from the definitions in the models' querysets."""
+    at = at or timezone.now()
     matrix = get_matrix()
-    systems = list(AISystem.objects.filter(archived_at__isnull=True).select_related("business_owner").order_by("name"))
+    systems = list(AISystem.objects.active().select_related("business_owner").order_by("name", "id"))
     rows = {s.pk: SystemRow(s) for s in systems}
-    for r in _findings_by_system(today):
-        if r["system_id"] in rows:
-            rows[r["system_id"]].findings[r["severity"]] = r["n"]
-            rows[r["system_id"]].breached += r["late"]
-    for r in _risks_by_system(matrix):
+    unassigned = SystemRow(None)
+    for r in _findings_by_system(at):
+        row = rows.get(r["system_id"]) if r["system_id"] else unassigned
+        if row is not None:
+            row.findings[r["severity"]] = r["n"]
+            row.breached += r["late"]
+    for r in _risks_by_system(matrix, at):
         if r["system_id"] in rows:
             rows[r["system_id"]].high_risks, rows[r["system_id"]].awaiting = r["high"], r["awaiting"]
-    expiring = (Decision.objects.filter(status=Decision.Status.ACCEPTED, expires_at__gt=now,
-                                        expires_at__lte=now + timezone.timedelta(days=EXPIRY_WINDOW_DAYS))
+    expiring = (Decision.objects.expiring(at, EXPIRY_WINDOW_DAYS).of_active_systems()
                 .values("risk__system_id").annotate(n=Count("id")))
     for r in expiring:
         if r["risk__system_id"] in rows:
             rows[r["risk__system_id"]].expiring = r["n"]
     coverage_map = portfolio_coverage(systems)
     for s in systems:
-        percents = [c.percent for c in coverage_map.get(s.pk, {}).values()]
-        rows[s.pk].coverage = round(sum(percents) / len(percents)) if percents else 0
+        rows[s.pk].coverage = coverage_map[s.pk].percent
     for system_id, when in _last_exercised().items():
         if system_id in rows:
             rows[system_id].last_exercised = when
-    table = sorted(rows.values(), key=lambda r: (-r.attention, r.system.name))
-    open_risks = list(Risk.objects.exclude(status=RiskStatus.CLOSED).only(
+    table = sorted(rows.values(), key=lambda r: (-r.attention, r.system.name, r.system.pk))
+    everything = table + ([unassigned] if unassigned.findings else [])
+    open_risks = list(Risk.objects.open().of_active_systems().only(
         "ref", "inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact"))
     tiers = {t: sum(1 for s in systems if s.risk_tier == t) for t in RiskTier.values}
+    codes = next(iter(coverage_map.values())).functions if coverage_map else []
     return {
+        "at": at,
         "system_count": len(systems),
         "tier_counts": [(label, tiers.get(value, 0), value) for value, label in reversed(RiskTier.choices)],
-        "critical_high_findings": sum(r.findings.get("critical", 0) + r.findings.get("high", 0) for r in table),
-        "breached": sum(r.breached for r in table),
+        "critical_high_findings": sum(r.findings.get("critical", 0) + r.findings.get("high", 0) for r in everything),
+        "breached": sum(r.breached for r in everything),
         "high_risks": sum(r.high_risks for r in table),
         "awaiting": sum(r.awaiting for r in table),
         "expiring": sum(r.expiring for r in table),
-        "avg_coverage": round(sum(r.coverage for r in table) / len(table)) if table else 0,
+        "avg_coverage": portfolio_percent(coverage_map.values()),
         "never_exercised": sum(1 for r in table if r.last_exercised is None),
         "rows": table,
-        "findings_figure": findings_figure_json(table) if table else None,
-        "coverage_figure": portfolio_heatmap_json(systems, coverage_map, function_codes()) if systems else None,
+        "unassigned": unassigned if unassigned.findings else None,
+        "findings_figure": findings_figure_json(everything) if everything else None,
+        "coverage_figure": portfolio_heatmap_json(systems, coverage_map, [c.function for c in codes]) if systems else None,
         "risk_figure": heatmap_json(matrix, heat_counts(open_risks)) if open_risks else None,
         "recent": AuditEvent.objects.order_by("-seq")[:8],
         "expiry_window": EXPIRY_WINDOW_DAYS,
+        "high_level": matrix.level_for_rank(high_rank(matrix)),
     }
 
 
+def unique_labels(rows) -> list[str]:
+    """Chart categories: the system's name, with its slug when two systems share a name (Plotly merges categories
+    with the same text)."""
+    names = [r.name for r in rows]
+    return [f"{r.name} ({r.system.slug})" if r.system and names.count(r.name) > 1 else r.name for r in rows]
+
+
 def findings_figure_json(table: list[SystemRow]) -> str:
-    names = [r.system.name for r in table]
+    names = unique_labels(table)
     fig = go.Figure()
     for sev, label in Severity.choices:
         fig.add_bar(y=names, x=[r.findings.get(sev, 0) for r in table], name=label, orientation="h",
@@ -119,6 +143,6 @@ def findings_figure_json(table: list[SystemRow]) -> str:
     fig.update_layout(barmode="stack", height=max(220, 34 * len(table) + 80), margin=dict(l=10, r=10, t=10, b=30),
                       paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", legend=dict(orientation="h", y=-0.12),
                       font=dict(family="Inter, system-ui, sans-serif", size=12, color="#243042"),
-                      xaxis=dict(gridcolor="#e6e9ee"))
+                      xaxis=dict(gridcolor="#e6e9ee", title="open findings"))
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig.to_json()

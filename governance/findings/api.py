@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes
@@ -76,17 +77,20 @@ def import_detail(request: Request, pk: int) -> Response:
     return Response(run_body(run, request))
 
 
-@extend_schema(responses=inline_serializer("FindingPage", {"results": serializers.ListField(), "next": serializers.CharField(allow_null=True)}))
+@extend_schema(responses=inline_serializer("FindingPage", {"count": serializers.IntegerField(), "results": serializers.ListField(), "next": serializers.CharField(allow_null=True)}))
 @login_not_required
 @api_view(["GET"])
 def finding_list(request: Request) -> Response:
     from governance.findings.views import _queue_filters
 
-    rows, cursor = selectors.queue_page(_queue_filters(request._request), request.query_params.get("after", ""))
+    filters = _queue_filters(request._request)
+    filters.at = at = timezone.now()  # the list and each row's past_sla read at the same moment
+    page = selectors.queue_list(filters, request.query_params.get("after", ""))
+    rows, cursor = page.rows, page.next_cursor
     results = [{
         "id": f.pk, "title": f.title, "severity": f.severity, "tool_severity": f.tool_severity, "tool": f.tool,
         "rule_id": f.rule_id, "location": f.location, "state": f.state, "system": f.system.slug if f.system else None,
-        "source": f.source, "fingerprint": f.fingerprint, "sla_due": f.sla_due, "past_sla": f.is_past_sla(),
+        "source": f.source, "fingerprint": f.fingerprint, "sla_due": f.sla_due, "past_sla": f.is_past_sla(at),
         "first_seen": f.first_seen, "last_seen": f.reported_at, "gone": f.gone,
     } for f in rows]
-    return Response({"results": results, "next": cursor})
+    return Response({"count": page.total, "results": results, "next": cursor})

@@ -13,7 +13,7 @@ from governance.inventory.models import AISystem
 class UploadForm(forms.Form):
     file = forms.FileField(help_text="SARIF, ModelScan, picklescan, garak, gitleaks, trufflehog, pip-audit or OSV-scanner output.")
     format = forms.ChoiceField(choices=[(f, f) for f in FORMAT_CHOICES], initial="auto")
-    system = forms.ModelChoiceField(queryset=AISystem.objects.filter(archived_at__isnull=True), required=False,
+    system = forms.ModelChoiceField(queryset=AISystem.objects.active(), required=False,
                                     empty_label="— route by mapping rules —", to_field_name="slug")
     source = forms.CharField(max_length=100, required=False,
                              help_text="Names this feed, e.g. 'bandit-main': a reimport to the same system and source replaces "
@@ -86,7 +86,7 @@ class PullSourceForm(forms.Form):
         help_text="An http(s) URL that serves the report, or an absolute folder path inside the drop root; "
                   "files dropped there are imported and moved to its imported/ subfolder.")
     format = forms.ChoiceField(choices=[(f, f) for f in FORMAT_CHOICES], initial="auto")
-    system = forms.ModelChoiceField(queryset=AISystem.objects.filter(archived_at__isnull=True), required=False,
+    system = forms.ModelChoiceField(queryset=AISystem.objects.active(), required=False,
                                     empty_label="— route by mapping rules —", to_field_name="slug")
     every_minutes = forms.IntegerField(label="Pull every (minutes)", min_value=MIN_EVERY_MINUTES,
                                        max_value=7 * 24 * 60, initial=60)

@@ -257,7 +257,7 @@ class _Preparer:
 
     def __init__(self, run: ImportRun, version: str, router: Router, now):
         self.run, self.version, self.router, self.now = run, version, router, now
-        self.sla = {severity: sla_due(severity, now.date()) for severity in SEVERITY_RANK}
+        self.sla = {severity: sla_due(severity, now) for severity in SEVERITY_RANK}  # first seen now
         self.binary = connection.vendor == "postgresql"
         self.flag = bytearray(b"\x01")  # build rows ahead? (the producer's flag, shared with the parsing process)
         self._terms, self._terms_later = Terms(), Terms()  # the producer's and the writer's

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -35,6 +35,24 @@ class FindingState(models.TextChoices):
 
 OPEN_STATES = (FindingState.NEW, FindingState.CONFIRMED)
 HUMAN_DECISIONS = (FindingState.FALSE_POSITIVE, FindingState.RISK_ACCEPTED)
+
+
+class FindingQuerySet(models.QuerySet):
+    """The definitions every screen, list, export, API answer and the gate count with."""
+
+    def open(self):
+        """Still to be dealt with: new or confirmed (not fixed, closed, false positive or accepted)."""
+        return self.filter(state__in=OPEN_STATES)
+
+    def past_sla(self, at: datetime):
+        """Open and due before the moment `at` (a finding due exactly at `at` is not yet late)."""
+        return self.open().filter(sla_due__lt=at)
+
+    def in_portfolio(self):
+        """Of an active (not archived) system, or of no system yet (an unassigned feed): what posture counts."""
+        from governance.inventory.models import AISystem
+
+        return self.exclude(system_id__in=AISystem.objects.archived().values("id"))
 
 
 def report_path(instance, filename: str) -> str:
@@ -124,7 +142,7 @@ class Finding(models.Model):
     last_seen = models.DateTimeField()
     gone = models.BooleanField(default=False, help_text="Not in the latest report of its scope (system + source).")
     state_changed_at = models.DateTimeField()
-    sla_due = models.DateField(null=True, blank=True)
+    sla_due = models.DateTimeField(null=True, blank=True, help_text="first seen + the SLA days of its severity")
     # The import that last wrote this row: no index and no database FK check (Django still applies SET_NULL
     # when a run is deleted, by a scan: runs are not deleted in the product).
     last_import = models.ForeignKey(ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
@@ -133,6 +151,8 @@ class Finding(models.Model):
     # indexed by finding_assignee_idx, only where set (new findings have no assignee: nothing to write)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                  related_name="assigned_findings", db_index=False)
+
+    objects = FindingQuerySet.as_manager()
 
     class Meta:
         ordering = ["-severity_rank", "-id"]
@@ -175,8 +195,9 @@ class Finding(models.Model):
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
-    def is_past_sla(self, today: date | None = None) -> bool:
-        return self.is_open and self.sla_due is not None and self.sla_due < (today or timezone.localdate())
+    def is_past_sla(self, at: datetime | None = None) -> bool:
+        """The one-row form of FindingQuerySet.past_sla."""
+        return self.is_open and self.sla_due is not None and self.sla_due < (at or timezone.now())
 
 
 class FindingScope(models.Model):

@@ -4,13 +4,13 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import BigIntegerField, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from governance.findings import search
-from governance.findings.models import OPEN_STATES, SEVERITY_RANK, Finding, FindingScope, ImportRun
+from governance.findings.models import SEVERITY_RANK, Finding, FindingScope, ImportRun
 
 QUEUED_GRACE = timedelta(minutes=1)
 
@@ -38,44 +38,53 @@ UNIQUE_SORTS = ("id", "newest")
 class QueueFilters:
     system: str = ""  # a slug, or "unassigned"
     tool: str = ""
-    severity: str = ""
+    severities: tuple[str, ...] = ()  # any of these; none = every severity
     state: str = "open"  # "open", "all" or a FindingState value
-    breached: bool = False
+    breached: bool = False  # open and past its SLA due at the moment of reading
     q: str = ""
     assignee: int | None = None
+    archived: bool = False  # also findings of archived systems (always, when `system` names one)
     sort: str = "severity"
+    at: datetime | None = None  # the moment the list is read at (default: now)
+
+    @property
+    def severity_param(self) -> str:
+        """The severities as the URL writes them: "critical,high"."""
+        return ",".join(self.severities)
+
+
+def parse_severities(value: str) -> tuple[str, ...]:
+    """"critical,high" (or "high") -> the known severities named, most severe first; unknown words are dropped."""
+    wanted = {part.strip().lower() for part in value.split(",")}
+    return tuple(s for s in sorted(SEVERITY_RANK, key=SEVERITY_RANK.get, reverse=True) if s in wanted)
 
 
 def _filtered(f: QueueFilters):
+    from governance.inventory.models import AISystem
+
     qs = Finding.objects.all()
     if f.system == "unassigned":
         qs = qs.filter(system__isnull=True)
     elif f.system:
         # a scalar subquery, not a join on slug: PostgreSQL then knows the system id when it runs the plan and
         # can use the (system, state, severity) index instead of filtering a whole sort index (seen at 1M rows)
-        from django.db.models import Subquery
-
-        from governance.inventory.models import AISystem
-
         qs = qs.filter(system_id=Subquery(AISystem.objects.filter(slug=f.system).values("id")[:1]))
+    elif not f.archived:
+        qs = qs.in_portfolio()
     if f.tool:
         qs = qs.filter(tool=f.tool)
-    if f.severity in SEVERITY_RANK:  # the rank, not the word: finding_sev_idx starts with it
-        qs = qs.filter(severity_rank=SEVERITY_RANK[f.severity])
-    elif f.severity:
-        qs = qs.none()
+    if f.severities:  # the rank, not the word: finding_sev_idx starts with it
+        qs = qs.filter(severity_rank__in=[SEVERITY_RANK[s] for s in f.severities if s in SEVERITY_RANK])
     if f.state == "open":
-        qs = qs.filter(state__in=OPEN_STATES)
+        qs = qs.open()
     elif f.state != "all":
         qs = qs.filter(state=f.state)
     if f.breached:
-        qs = qs.filter(state__in=OPEN_STATES, sla_due__lt=timezone.localdate())
+        qs = qs.past_sla(f.at or timezone.now())
     if f.q:
         qs = _text_search(qs, f.q)
     if f.assignee:
         qs = qs.filter(assignee_id=f.assignee)
-    if f.sort == "sla":
-        qs = qs.filter(sla_due__isnull=False)
     return qs
 
 
@@ -105,16 +114,39 @@ def _decode_cursor(cursor: str, column: str):
         made_for, value, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if made_for != column:  # a cursor of another sort (or filter set): start from the first page
             return None
-        value = date.fromisoformat(value) if column == "sla_due" else int(value)  # rank, id or -id
+        if column == "sla_due":  # null: the position is among the findings without an SLA (listed last)
+            value = None if value is None else datetime.fromisoformat(value)
+            if value is not None and value.tzinfo is None:
+                return None
+        else:
+            value = int(value)  # rank, id or -id
         return value, int(pk)
     except (ValueError, TypeError, OverflowError, json.JSONDecodeError):  # forged: int(Infinity) overflows
         return None
 
 
+@dataclass
+class QueueList:
+    rows: list[Finding]
+    next_cursor: str | None
+    total: int  # every finding the filters select, not only this page's
+
+
+def queue_list(f: QueueFilters, cursor: str = "") -> QueueList:
+    """A page of the queue and the total of the list it belongs to, from the same filtered queryset."""
+    filtered = _filtered(f)
+    rows, next_cursor = _page(filtered, f, cursor)
+    return QueueList(rows, next_cursor, filtered.count())
+
+
 def queue_page(f: QueueFilters, cursor: str = "") -> tuple[list[Finding], str | None]:
     """One page of the queue by keyset pagination: (findings, cursor of the next page or None)."""
+    return _page(_filtered(f), f, cursor)
+
+
+def _page(filtered, f: QueueFilters, cursor: str) -> tuple[list[Finding], str | None]:
     column, ascending = SORTS.get(f.sort, SORTS["severity"])
-    qs = with_reported_at(_filtered(f).select_related("system", "assignee"))
+    qs = with_reported_at(filtered.select_related("system", "assignee"))
     if column == "id" and f.tool:
         # Newest first for one scanner: walk finding_tool_newest_idx (tool, -id). Ordered by id, PostgreSQL
         # walks the primary key instead and, when that scanner last ran long ago, filters past every newer
@@ -122,6 +154,8 @@ def queue_page(f: QueueFilters, cursor: str = "") -> tuple[list[Finding], str | 
         qs = qs.annotate(newest=ExpressionWrapper(F("id") * -1, output_field=BigIntegerField()))
         column, ascending = "newest", True
     position = _decode_cursor(cursor, column) if cursor else None
+    if column == "sla_due":
+        return _sla_page(qs, position)
     if position is not None:
         value, pk = position
         if column in UNIQUE_SORTS:  # the value alone is the position
@@ -139,6 +173,28 @@ def queue_page(f: QueueFilters, cursor: str = "") -> tuple[list[Finding], str | 
         rows = rows[:QUEUE_PAGE]
         last = rows[-1]
         next_cursor = encode_cursor(column, getattr(last, column), last.pk)
+    return rows, next_cursor
+
+
+def _sla_page(qs, position) -> tuple[list[Finding], str | None]:
+    """SLA due soonest first, then the findings without an SLA (info) by id: two index walks, each by keyset, so a
+    page costs one query, or two where it crosses from the first part to the second."""
+    rows = []
+    if position is None or position[0] is not None:
+        due = qs.filter(sla_due__isnull=False)
+        if position is not None:
+            value, pk = position
+            due = due.filter(Q(sla_due__gt=value) | Q(sla_due=value, id__gt=pk))
+        rows = list(due.order_by("sla_due", "id")[: QUEUE_PAGE + 1])
+    if len(rows) <= QUEUE_PAGE:
+        none = qs.filter(sla_due__isnull=True)
+        if position is not None and position[0] is None:
+            none = none.filter(id__gt=position[1])
+        rows += list(none.order_by("id")[: QUEUE_PAGE + 1 - len(rows)])
+    next_cursor = None
+    if len(rows) > QUEUE_PAGE:
+        rows = rows[:QUEUE_PAGE]
+        next_cursor = encode_cursor("sla_due", rows[-1].sla_due, rows[-1].pk)
     return rows, next_cursor
 
 

@@ -31,14 +31,15 @@ COLUMNS = (  # (column, type for the binary COPY)
     ("severity_rank", "int2"), ("tool_severity", "text"), ("rule_id", "text"), ("location", "text"),
     ("artifact", "text"), ("package", "text"), ("line", "int4"), ("description", "text"), ("remediation", "text"),
     ("raw", "text"), ("state", "text"), ("first_seen", "timestamptz"), ("last_seen", "timestamptz"),
-    ("state_changed_at", "timestamptz"), ("sla_due", "date"), ("last_import_id", "int8"), ("gone", "bool"),
+    ("state_changed_at", "timestamptz"), ("sla_due", "timestamptz"), ("last_import_id", "int8"), ("gone", "bool"),
     ("terms", "int8[]"),
 )
-# what a rewrite takes from the report (state and first_seen stay; reopening moves state, as a transition)
+# what a rewrite takes from the report (state and first_seen stay; reopening moves state, as a transition). The SLA
+# due is re-derived from the finding's own first seen: a row built for the report was first seen now.
 REWRITTEN = ("tool", "fingerprint_version", "content_hash", "title", "severity", "severity_rank", "tool_severity",
              "rule_id", "location", "artifact", "package", "line", "description", "remediation", "raw", "terms")
 _POSITION = {name: i for i, (name, _) in enumerate(COLUMNS)}
-_ORM_REWRITTEN = [*REWRITTEN, "last_seen", "last_import_id", "gone"]
+_ORM_REWRITTEN = [*REWRITTEN, "sla_due", "last_seen", "last_import_id", "gone"]
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Existing:
     content_hash: str
     gone: bool
     repeated: bool  # already met earlier in this import
+    first_seen: object = None  # read by the portable store only (PostgreSQL re-derives the SLA due in SQL)
 
 
 def _fingerprints_by_scope(batch) -> dict[str, list[str]]:
@@ -203,7 +205,8 @@ WITH lease AS (UPDATE {self.runs} SET lease_until = %(lease)s WHERE id = %(run)s
      reopened AS (SELECT id, state FROM {self.findings} WHERE id = ANY(%(reopen)s) AND state = ANY(%(reopen_from)s)
                   FOR UPDATE),
      rewritten AS (
-        UPDATE {self.findings} AS f SET {assignments}, last_seen = %(now)s, last_import_id = %(run)s, gone = false,
+        UPDATE {self.findings} AS f SET {assignments}, sla_due = f.first_seen + (b.sla_due - b.first_seen),
+            last_seen = %(now)s, last_import_id = %(run)s, gone = false,
             state = CASE WHEN f.id IN (SELECT id FROM reopened) THEN 'new' ELSE f.state END,
             state_changed_at = CASE WHEN f.id IN (SELECT id FROM reopened) THEN %(now)s ELSE f.state_changed_at END
         FROM b WHERE f.scope_key = b.scope_key AND f.fingerprint = b.fingerprint)
@@ -273,10 +276,11 @@ class OrmStore:
             query |= Q(scope_key=scope, fingerprint__in=fps)
         found = {}
         for r in Finding.objects.filter(query).values("id", "scope_key", "fingerprint", "state", "content_hash",
-                                                      "gone", "last_import_id"):
+                                                      "gone", "last_import_id", "first_seen"):
             repeated = r["id"] in self.seen or r["last_import_id"] == self.run.pk
             self.seen.add(r["id"])
-            found[(r["scope_key"], r["fingerprint"])] = Existing(r["id"], r["state"], r["content_hash"], r["gone"], repeated)
+            found[(r["scope_key"], r["fingerprint"])] = Existing(r["id"], r["state"], r["content_hash"], r["gone"],
+                                                                 repeated, r["first_seen"])
         return found
 
     def insert(self, batch, keys: list) -> None:
@@ -294,7 +298,9 @@ class OrmStore:
         findings = []
         for key, old in rows:
             row = batch.preparer.row(batch, key)
+            due = row[_POSITION["sla_due"]]
             finding = Finding(pk=old.id, last_seen=self.now, last_import_id=self.run.pk, gone=False,
+                              sla_due=due and old.first_seen + (due - row[_POSITION["first_seen"]]),
                               **{name: row[_POSITION[name]] for name in REWRITTEN})
             if old.id in reopen_now:
                 finding.state, finding.state_changed_at = "new", self.now

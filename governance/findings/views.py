@@ -19,15 +19,18 @@ from governance.risks import services as risk_services
 from governance.risks.models import Risk
 
 
+SEVERITY_SETS = [("critical,high", "Critical + high"), ("critical,high,medium", "Medium and above")]
+
+
 def _queue_filters(request: HttpRequest) -> selectors.QueueFilters:
     g = request.GET
     states = {"open", "all", *FindingState.values}
     assignee = g.get("assignee", "")
     return selectors.QueueFilters(
         system=g.get("system", "")[:80], tool=g.get("tool", "")[:60],
-        severity=g.get("severity", "") if g.get("severity") in Severity.values else "",
+        severities=selectors.parse_severities(g.get("severity", "")[:100]),
         state=g.get("state", "open") if g.get("state", "open") in states else "open",
-        breached=g.get("breached") == "1", q=g.get("q", "").strip()[:100],
+        breached=g.get("breached") == "1", q=g.get("q", "").strip()[:100], archived=g.get("archived") == "1",
         assignee=int(assignee) if assignee.isdecimal() else None,
         sort=g.get("sort", "severity") if g.get("sort") in selectors.SORTS else "severity",
     )
@@ -35,11 +38,17 @@ def _queue_filters(request: HttpRequest) -> selectors.QueueFilters:
 
 def queue(request: HttpRequest) -> HttpResponse:
     filters = _queue_filters(request)
-    rows, next_cursor = selectors.queue_page(filters, request.GET.get("after", ""))
+    filters.at = timezone.now()  # the list, its total and each row's "breached" read at the same moment
+    if request.htmx and request.GET.get("partial") == "rows":  # "load more": the total is already on the page
+        (rows, next_cursor), total = selectors.queue_page(filters, request.GET.get("after", "")), None
+    else:
+        page = selectors.queue_list(filters, request.GET.get("after", ""))
+        rows, next_cursor, total = page.rows, page.next_cursor, page.total
     context = {
         "rows": rows, "next_cursor": next_cursor, "filters": filters, "querystring": request.GET.copy(),
-        "systems": AISystem.objects.filter(archived_at__isnull=True).only("slug", "name"),
-        "tools": selectors.queue_tools(), "severities": Severity.choices, "states": FindingState.choices,
+        "total": total,
+        "systems": AISystem.objects.active().only("slug", "name"),
+        "tools": selectors.queue_tools(), "severities": Severity.choices, "severity_sets": SEVERITY_SETS, "states": FindingState.choices,
         "can_triage": perms.can_triage(request.user), "bulk_form": BulkForm(),
     }
     if request.htmx and request.GET.get("partial") == "rows":

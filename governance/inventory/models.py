@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 
 from governance.rmf.models import RMF_DEFAULT_VERSION
@@ -56,6 +57,21 @@ class DataCategory(models.TextChoices):
     PUBLIC = "public", "Public data only"
 
 
+class AISystemQuerySet(models.QuerySet):
+    def active(self):
+        """Not archived: the portfolio every posture figure, inbox and list counts by default."""
+        return self.filter(archived_at__isnull=True)
+
+    def archived(self):
+        return self.filter(archived_at__isnull=False)
+
+    def never_exercised(self):
+        """In no completed tabletop exercise (tabletop.selectors.last_exercised is the one-system form)."""
+        from governance.tabletop.models import Exercise
+
+        return self.exclude(Exists(Exercise.objects.filter(systems=OuterRef("pk"), completed_at__isnull=False)))
+
+
 class AISystem(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=80, unique=True)
@@ -85,6 +101,8 @@ class AISystem(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     OWNERSHIP_FIELDS = ("business_owner", "technical_owner")
+
+    objects = AISystemQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -29,6 +29,7 @@ class SystemFilters:
     tier: str = ""
     owner: int | None = None
     archived: bool = False
+    never_exercised: bool = False
     sort: str = "name"
 
 
@@ -46,6 +47,8 @@ def system_queryset(filters: SystemFilters) -> QuerySet[AISystem]:
         qs = qs.filter(risk_tier=filters.tier)
     if filters.owner:
         qs = qs.filter(business_owner_id=filters.owner)
+    if filters.never_exercised:
+        qs = qs.never_exercised()
     return qs.order_by(*SORTS.get(filters.sort, SORTS["name"]))
 
 

@@ -14,10 +14,11 @@ from governance.inventory.forms import AIModelForm, AISystemForm, DatasetForm, p
 from governance.inventory.models import AIModel, AISystem, Dataset, LifecycleStage, RiskTier
 from governance.rmf.selectors import coverage_by_function
 from governance.rmf.charts import coverage_figure_json
+from governance.rmf.models import REQUIREMENT_MET, AssessmentStatus
 from governance.tabletop.selectors import last_exercised
 from governance.risks import gate as release_gate
 from governance.risks import selectors as risk_selectors
-from governance.risks.matrix import get_matrix
+from governance.risks.matrix import gate_policy, get_matrix
 
 
 def _filters(request: HttpRequest) -> selectors.SystemFilters:
@@ -27,7 +28,7 @@ def _filters(request: HttpRequest) -> selectors.SystemFilters:
         stage=request.GET.get("stage", "") if request.GET.get("stage") in LifecycleStage.values else "",
         tier=request.GET.get("tier", "") if request.GET.get("tier") in RiskTier.values else "",
         owner=int(owner) if owner.isascii() and owner.isdecimal() else None,  # "²".isdecimal() is True
-        archived=request.GET.get("archived") == "1",
+        archived=request.GET.get("archived") == "1", never_exercised=request.GET.get("exercised") == "never",
         sort=request.GET.get("sort", "name") if request.GET.get("sort") in selectors.SORTS else "name",
     )
 
@@ -59,6 +60,10 @@ def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "history": system_history(system, limit=20),
         "last_exercised": last_exercised(system),
         "gate": release_gate.evaluate(system),
+        "gate_policy": (policy := gate_policy(system.risk_tier)),
+        "gate_required": [(ident, status, AssessmentStatus(status).label)
+                          for ident, status in release_gate.required_subcategories(system, policy)],
+        "requirement_met": REQUIREMENT_MET,
         "risk_summary": risk_selectors.system_risk_summary(system),
         "can_add_risk": perms.can_manage_risks(request.user, system) and not system.is_archived,
         "risk_levels": sorted(get_matrix().levels, key=lambda lv: -lv["rank"]),

@@ -208,7 +208,7 @@ def _run_mlflow(connector: Connector, client: JsonClient, now: datetime) -> str:
 
     state = {"models": {}, **connector.state}
     seen: dict = state["models"]  # name -> {"updated": ms, "versions": [str, …]}
-    systems = {s.slug: s for s in AISystem.objects.filter(archived_at__isnull=True)}
+    systems = {s.slug: s for s in AISystem.objects.active()}
     experiments: dict[str, str] = {}
     tracking = connector.base_url.rstrip("/")
     new_versions = registered = 0

@@ -144,7 +144,7 @@ def rules_evaluate() -> list[ImportRun]:
 
     graph = {n.key: n for n in LineageNode.objects.filter(kind__in=(NodeKind.MODEL_VERSION, NodeKind.SYSTEM))}
     runs = []
-    for system in AISystem.objects.filter(archived_at__isnull=True).prefetch_related("models", "datasets"):
+    for system in AISystem.objects.active().prefetch_related("models", "datasets"):
         records = [r for rule in SYSTEM_RULES for r in rule(system, graph)]
         runs.append(records_import(system=system, source=SOURCE, records=records, version=RULES_VERSION))
     runs.append(records_import(system=None, source=SOURCE, records=shadow_models(), version=RULES_VERSION))

@@ -162,7 +162,7 @@ def inventory_sync() -> None:
 
     now = timezone.now()
     nodes, links = {}, []
-    for system in AISystem.objects.filter(archived_at__isnull=True).prefetch_related("models", "datasets"):
+    for system in AISystem.objects.active().prefetch_related("models", "datasets"):
         skey = f"system:{system.slug}"
         nodes[skey] = {"kind": NodeKind.SYSTEM, "name": system.name, "attributes": {"deployment": system.deployment},
                        "first_seen": system.created_at, "last_seen": now}

@@ -25,7 +25,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "counts": dict(LineageNode.objects.values_list("kind").annotate(n=Count("id"))),
         "events": LineageEvent.objects.order_by("-id")[:15],
         "pending": LineageEvent.objects.filter(processed_at__isnull=True).count(),
-        "systems": AISystem.objects.filter(archived_at__isnull=True).only("slug", "name"),
+        "systems": AISystem.objects.active().only("slug", "name"),
         "connectors": Connector.objects.all() if _can_manage(request.user) else None,
     })
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.decorators import login_not_required
+from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -22,7 +26,7 @@ from governance.rmf.models import ReferenceItem, RmfSubcategory
 
 
 class RiskSerializer(serializers.ModelSerializer):
-    system = serializers.SlugRelatedField(slug_field="slug", queryset=AISystem.objects.filter(archived_at__isnull=True))
+    system = serializers.SlugRelatedField(slug_field="slug", queryset=AISystem.objects.active())
     owner = serializers.SlugRelatedField(slug_field="email", queryset=User.objects.filter(is_active=True), required=False, allow_null=True)
     rmf_subcategories = serializers.SlugRelatedField(slug_field="ident", many=True, required=False,
                                                      queryset=RmfSubcategory.objects.filter(version="1.0"))
@@ -30,6 +34,9 @@ class RiskSerializer(serializers.ModelSerializer):
     findings = serializers.PrimaryKeyRelatedField(many=True, required=False, queryset=Finding.objects.all())
     source = serializers.ChoiceField(choices=RiskSource.choices, required=False)
     treatment = serializers.ChoiceField(choices=Treatment.choices, required=False, allow_blank=True)
+    status = serializers.SerializerMethodField(help_text="What holds now (RiskQuerySet.with_standing): open, "
+                                               "awaiting_decision, accepted (an acceptance in force), rejected, closed.")
+    accepted_until = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -37,10 +44,19 @@ class RiskSerializer(serializers.ModelSerializer):
         fields = [
             "ref", "title", "description", "system", "owner", "due_date", "source", "source_ref",
             "inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact",
-            "inherent_level", "residual_level", "treatment", "treatment_plan", "status",
+            "inherent_level", "residual_level", "treatment", "treatment_plan", "status", "accepted_until",
             "rmf_subcategories", "references", "findings", "created_at", "updated_at", "url",
         ]
         read_only_fields = ["ref", "inherent_level", "residual_level", "status", "created_at", "updated_at"]
+
+    def get_status(self, obj) -> str:
+        return obj.status_now
+
+    def get_accepted_until(self, obj) -> datetime | None:
+        if not hasattr(obj, "accepted_until"):
+            obj.accepted_until = (Decision.objects.in_force(timezone.now()).filter(risk=obj)
+                                  .values_list("expires_at", flat=True).first())
+        return obj.accepted_until
 
     def get_url(self, obj) -> str:
         request = self.context.get("request")
@@ -80,10 +96,11 @@ def _split(data: dict) -> tuple[dict, dict]:
 @api_view(["GET", "POST"])
 def risk_list(request: Request) -> Response:
     if request.method == "GET":
-        p = request.query_params
-        filters = selectors.RiskFilters(system=p.get("system", ""), level=p.get("level", ""), status=p.get("status", ""),
-                                        overdue=p.get("overdue") == "1", awaiting=p.get("awaiting") == "1", q=p.get("q", "")[:100])
-        qs = selectors.register_queryset(filters).prefetch_related("rmf_subcategories", "references", "findings")
+        from governance.risks.views import register_filters
+
+        matrix = SimpleLazyObject(get_matrix)  # read only if a level filter asks for it
+        qs = selectors.register_queryset(register_filters(request.query_params, matrix), matrix).prefetch_related(
+            "rmf_subcategories", "references", "findings")
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request)
         return paginator.get_paginated_response(RiskSerializer(page, many=True, context={"request": request}).data)
@@ -113,7 +130,12 @@ def risk_detail(request: Request, ref: str) -> Response:
     data, relations = _split(dict(serializer.validated_data))
     if "system" in data and data.pop("system") != risk.system:
         raise ValidationError({"system": "A risk cannot move to another system; create a new one."})
-    risk = services.risk_update(actor=request.user, risk=risk, data=data, relations=relations)
+    try:
+        risk = services.risk_update(actor=request.user, risk=risk, data=data, relations=relations)
+    except services.RiskClosed as exc:
+        return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     return Response(RiskSerializer(risk, context={"request": request}).data)
 
 
@@ -138,9 +160,11 @@ def risk_decision(request: Request, ref: str) -> Response:
     try:
         decision = services.decision_decide(actor=request.user, risk=risk, accept=v["decision"] == "accept",
                                             justification=v["justification"], expires_at=v.get("expires_at"), kind=v["kind"])
+    except services.RiskClosed as exc:
+        return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
     except DjangoValidationError as exc:
         raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
-    return Response({"status": decision.status, "risk_status": decision.risk.status, "expires_at": decision.expires_at,
+    return Response({"status": decision.status, "risk_status": decision.risk.status_now, "expires_at": decision.expires_at,
                      "snapshot_sha256": decision.snapshot_sha256}, status=status.HTTP_201_CREATED)
 
 

@@ -31,7 +31,7 @@ def rows(risks, matrix) -> list[list]:
     out = []
     for r in risks:
         out.append([
-            r.ref, r.title, r.system.name, r.get_status_display(),
+            r.ref, r.title, r.system.name, r.status_label,
             r.inherent_likelihood, r.inherent_impact, label(r.inherent_level),
             r.residual_likelihood, r.residual_impact, label(r.residual_level),
             r.get_treatment_display() if r.treatment else "", r.treatment_plan,

@@ -12,8 +12,9 @@ from governance.findings.models import Finding
 from governance.inventory.models import AISystem
 from governance.risks.models import Decision, MitigationAction, Risk, RiskMatrix, Treatment
 from governance.rmf.models import ReferenceItem, RmfSubcategory
+from governance.widgets import date_input
 
-DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+DATE = date_input()
 RATINGS = ("inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact")
 # The four reference catalogues a risk can cite, as (form field, catalogue, label).
 REFERENCE_FIELDS = [
@@ -61,7 +62,7 @@ class RiskForm(forms.Form):
     def __init__(self, *args, user, matrix: RiskMatrix, risk: Risk | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.risk = risk
-        systems = AISystem.objects.filter(archived_at__isnull=True).select_related("business_owner").order_by("name")
+        systems = AISystem.objects.active().select_related("business_owner").order_by("name")
         if risk is not None:
             self.fields["system"].queryset = AISystem.objects.filter(pk=risk.system_id)
             self.fields["system"].disabled = True

@@ -1,8 +1,11 @@
 """Risk registers: risks rated on a configurable matrix, their treatment, and product-owner decisions."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -33,6 +36,10 @@ class RiskMatrix(models.Model):
         lv = self.level(key)
         return lv["rank"] if lv else 0
 
+    def level_for_rank(self, rank: int | None) -> str:
+        """The label of the level of this rank ("not rated" for 0)."""
+        return next((lv["label"] for lv in self.levels if lv["rank"] == rank), "not rated" if not rank else f"rank {rank}")
+
 
 class RiskSource(models.TextChoices):
     MANUAL = "manual", "Manual"
@@ -54,6 +61,52 @@ class RiskStatus(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
     REJECTED = "rejected", "Rejected — rework"
     CLOSED = "closed", "Closed"
+
+
+class RiskQuerySet(models.QuerySet):
+    """The definitions every screen, list, inbox, export, API answer and the gate use for risks."""
+
+    def open(self):
+        """Not closed."""
+        return self.exclude(status=RiskStatus.CLOSED)
+
+    def of_active_systems(self):
+        return self.filter(system__archived_at__isnull=True)
+
+    def accepted_in_force(self, at: datetime):
+        return self.filter(Exists(Decision.objects.in_force(at).filter(risk=OuterRef("pk"))))
+
+    def not_accepted(self, at: datetime):
+        return self.exclude(Exists(Decision.objects.in_force(at).filter(risk=OuterRef("pk"))))
+
+    def awaiting_decision(self):
+        """With a sign-off request nobody has answered yet."""
+        return self.filter(Exists(Decision.objects.pending().filter(risk=OuterRef("pk"))))
+
+    def overdue(self, at: datetime):
+        """Not closed, and its due date has ended in the organisation's time zone (settings.TIME_ZONE)."""
+        return self.open().filter(due_date__lt=timezone.localdate(at))
+
+    def at_least(self, rank: int):
+        """Residual level of this rank or higher on the matrix in force (unrated risks have rank 0)."""
+        return self.filter(residual_rank__gte=rank)
+
+    def with_standing(self, at: datetime):
+        """Annotate what is true at `at`: `current_status` (what every screen shows as the status), `accepted_until`
+        (expiry of the acceptance in force, else None) and `in_force` (an acceptance is in force)."""
+        in_force = Decision.objects.in_force(at).filter(risk=OuterRef("pk"))
+        pending = Decision.objects.pending().filter(risk=OuterRef("pk"))
+        return self.annotate(
+            in_force=Exists(in_force),
+            accepted_until=Subquery(in_force.order_by("-decided_at").values("expires_at")[:1]),
+            current_status=Case(
+                When(status=RiskStatus.CLOSED, then=Value(RiskStatus.CLOSED)),
+                When(Exists(pending), then=Value(RiskStatus.AWAITING_DECISION)),
+                When(Exists(in_force), then=Value(RiskStatus.ACCEPTED)),
+                When(status=RiskStatus.REJECTED, then=Value(RiskStatus.REJECTED)),
+                default=Value(RiskStatus.OPEN), output_field=CharField(),
+            ),
+        )
 
 
 class Risk(models.Model):
@@ -83,6 +136,8 @@ class Risk(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = RiskQuerySet.as_manager()
+
     class Meta:
         ordering = ["-residual_rank", "ref"]
         permissions = [
@@ -104,7 +159,21 @@ class Risk(models.Model):
 
     @property
     def is_overdue(self) -> bool:
+        """The one-row form of RiskQuerySet.overdue, at the moment of reading."""
         return self.status != RiskStatus.CLOSED and self.due_date is not None and self.due_date < timezone.localdate()
+
+    @property
+    def status_now(self) -> str:
+        """The status every screen shows: `current_status` when the selector annotated it (with_standing), else
+        the same definition read now (one query)."""
+        if not hasattr(self, "current_status"):
+            self.current_status = Risk.objects.with_standing(timezone.now()).values_list(
+                "current_status", flat=True).get(pk=self.pk)
+        return self.current_status
+
+    @property
+    def status_label(self) -> str:
+        return RiskStatus(self.status_now).label
 
 
 class MitigationAction(models.Model):
@@ -126,6 +195,26 @@ class MitigationAction(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class DecisionQuerySet(models.QuerySet):
+    def in_force(self, at: datetime):
+        """Acceptances in force at `at`: accepted, expiring after `at`, covering the risk's current residual rating
+        (a rating raised above what was signed is not covered), of a risk that is not closed."""
+        return (self.filter(status=Decision.Status.ACCEPTED, accepted_rank__gte=F("risk__residual_rank"))
+                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+                .exclude(risk__status=RiskStatus.CLOSED))
+
+    def expiring(self, at: datetime, days: int):
+        """In force at `at` and ending within `days` days of it."""
+        return self.in_force(at).filter(expires_at__lte=at + timedelta(days=days))
+
+    def pending(self):
+        """Sign-off requests nobody has answered, of risks that are not closed."""
+        return self.filter(status=Decision.Status.PENDING).exclude(risk__status=RiskStatus.CLOSED)
+
+    def of_active_systems(self):
+        return self.filter(risk__system__archived_at__isnull=True)
 
 
 class Decision(models.Model):
@@ -154,7 +243,11 @@ class Decision(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     snapshot = models.JSONField(null=True, blank=True, help_text="The risk as it was decided.")
     snapshot_sha256 = models.CharField(max_length=64, blank=True)
+    # The residual rank the decision covers: an acceptance stays in force only while the risk is rated at or below it
+    accepted_rank = models.PositiveSmallIntegerField(null=True, blank=True)
     expiry_warned_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DecisionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -163,9 +256,12 @@ class Decision(models.Model):
     def __str__(self) -> str:
         return f"{self.risk.ref} {self.get_kind_display()} ({self.status})"
 
-    @property
-    def is_valid_acceptance(self) -> bool:
-        return self.status == self.Status.ACCEPTED and (self.expires_at is None or self.expires_at > timezone.now())
+    def is_in_force(self, at: datetime | None = None) -> bool:
+        """The one-row form of DecisionQuerySet.in_force (reads the risk)."""
+        at = at or timezone.now()
+        return (self.status == self.Status.ACCEPTED and self.accepted_rank is not None
+                and self.accepted_rank >= self.risk.residual_rank and self.risk.status != RiskStatus.CLOSED
+                and (self.expires_at is None or self.expires_at > at))
 
 
 class GatePolicy(models.Model):

@@ -19,6 +19,10 @@ from governance.risks import notify
 from governance.risks.matrix import get_matrix
 from governance.risks.models import Decision, MitigationAction, Risk, RiskMatrix, RiskStatus
 
+class RiskClosed(ValidationError):
+    """A write that a closed risk refuses (the API answers 409)."""
+
+
 RISK_FIELDS = [
     "title", "description", "owner", "due_date", "source", "source_ref", "treatment", "treatment_plan",
     "inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact",
@@ -69,6 +73,8 @@ def risk_create(*, actor, system, data: dict, relations: dict | None = None) -> 
 @transaction.atomic
 def risk_update(*, actor, risk: Risk, data: dict, relations: dict | None = None) -> Risk:
     risk = Risk.objects.select_for_update().get(pk=risk.pk)
+    if risk.status == RiskStatus.CLOSED:
+        raise ValidationError("This risk is closed; closed risks are kept as they were.")
     before = _risk_state(risk)
     for name in RISK_FIELDS:
         if name in data:
@@ -81,17 +87,52 @@ def risk_update(*, actor, risk: Risk, data: dict, relations: dict | None = None)
     if changed:
         audit_record(actor=actor, action="risk.update", obj=risk, system=risk.system,
                      before={k: before.get(k) for k in changed}, after=changed)
+    _acceptance_recheck(actor=actor, risk=risk)
     return risk
+
+
+def _acceptance_recheck(*, actor, risk: Risk) -> None:
+    """An acceptance covers the rating that was signed: a residual rating raised above it withdraws the acceptance
+    and asks the product owner again (the risk is awaiting decision). Lowering the rating keeps it."""
+    stale = list(Decision.objects.select_for_update().filter(
+        risk=risk, status=Decision.Status.ACCEPTED, accepted_rank__lt=risk.residual_rank))
+    if not stale:
+        return
+    matrix = get_matrix()
+    now_label = (matrix.level(risk.residual_level) or {"label": risk.residual_level or "not rated"})["label"]
+    for d in stale:
+        was = matrix.level_for_rank(d.accepted_rank)
+        note = f"Residual risk raised to {now_label.lower()}, above the {was.lower()} that was accepted."
+        Decision.objects.filter(pk=d.pk).update(status=Decision.Status.WITHDRAWN)
+        audit_record(actor=actor, action="decision.withdraw", obj=d, system=risk.system,
+                     before={"status": Decision.Status.ACCEPTED},
+                     after={"status": Decision.Status.WITHDRAWN, "risk": risk.ref, "reason": note})
+    if not Decision.objects.filter(risk=risk, status=Decision.Status.PENDING).exists():
+        request = Decision.objects.create(risk=risk, kind=Decision.Kind.RESIDUAL_RISK,
+                                          requested_by=actor if getattr(actor, "pk", None) else None, request_note=note)
+        audit_record(actor=actor, action="decision.request", obj=request, system=risk.system,
+                     after={"risk": risk.ref, "kind": request.kind, "note": note})
+        transaction.on_commit(lambda: notify.decision_requested(request))
+    risk.status = RiskStatus.AWAITING_DECISION
+    risk.save(update_fields=["status", "updated_at"])
 
 
 @transaction.atomic
 def risk_close(*, actor, risk: Risk, reason: str) -> Risk:
-    """Closing a risk never closes its findings; the page keeps showing those still open."""
+    """Closing a risk withdraws its pending requests and acceptances (a closed risk is nobody's decision any more).
+    It never closes its findings; the page keeps showing those still open."""
+    risk = Risk.objects.select_for_update().select_related("system").get(pk=risk.pk)
+    if risk.status == RiskStatus.CLOSED:
+        return risk
     before = risk.status
+    live = list(Decision.objects.select_for_update().filter(
+        risk=risk, status__in=(Decision.Status.PENDING, Decision.Status.ACCEPTED)).order_by("pk"))
+    Decision.objects.filter(pk__in=[d.pk for d in live]).update(status=Decision.Status.WITHDRAWN)
     risk.status = RiskStatus.CLOSED
     risk.save(update_fields=["status", "updated_at"])
     audit_record(actor=actor, action="risk.close", obj=risk, system=risk.system,
-                 before={"status": before}, after={"status": risk.status, "reason": reason})
+                 before={"status": before}, after={"status": risk.status, "reason": reason,
+                                                   "decisions_withdrawn": [d.pk for d in live]})
     return risk
 
 
@@ -125,6 +166,8 @@ def matrix_update(*, actor, likelihood_labels, impact_labels, levels, cells) -> 
         if old != (risk.inherent_level, risk.residual_level, risk.residual_rank):
             changed.append(risk)
     Risk.objects.bulk_update(changed, ["inherent_level", "residual_level", "residual_rank"], batch_size=1000)
+    for risk in Risk.objects.filter(pk__in=[r.pk for r in changed]).open().select_related("system"):
+        _acceptance_recheck(actor=actor, risk=risk)
     audit_record(actor=actor, action="risk_matrix.update", obj=matrix, before=before,
                  after={"likelihood_labels": likelihood_labels, "impact_labels": impact_labels, "levels": levels,
                         "cells": cells, "risks_recomputed": len(changed)})
@@ -204,7 +247,7 @@ def decision_snapshot(risk: Risk) -> dict:
 def decision_request(*, actor, risk: Risk, kind: str, note: str = "") -> Decision:
     risk = Risk.objects.select_for_update().select_related("system__business_owner").get(pk=risk.pk)
     if risk.status == RiskStatus.CLOSED:
-        raise ValidationError("This risk is closed.")
+        raise RiskClosed(f"{risk.ref} is closed: decisions on a closed risk are refused.")
     Decision.objects.filter(risk=risk, status=Decision.Status.PENDING).update(status=Decision.Status.WITHDRAWN)
     decision = Decision.objects.create(risk=risk, kind=kind, requested_by=actor, request_note=note)
     risk.status = RiskStatus.AWAITING_DECISION
@@ -221,6 +264,8 @@ def decision_decide(*, actor, risk: Risk, accept: bool, justification: str, expi
     risk = Risk.objects.select_for_update().select_related("system").get(pk=risk.pk)
     if not perms.can_decide(actor, risk.system):
         raise PermissionDenied("Only the product owner of this system or a CISO can decide.")
+    if risk.status == RiskStatus.CLOSED:
+        raise RiskClosed(f"{risk.ref} is closed: decisions on a closed risk are refused.")
     if not justification.strip():
         raise ValidationError({"justification": "Give the reason for this decision."})
     now = timezone.now()
@@ -233,6 +278,7 @@ def decision_decide(*, actor, risk: Risk, accept: bool, justification: str, expi
     decision.status = Decision.Status.ACCEPTED if accept else Decision.Status.REJECTED
     decision.decided_by, decision.decided_at, decision.justification = actor, now, justification.strip()
     decision.expires_at = expires_at if accept else None
+    decision.accepted_rank = risk.residual_rank
     decision.snapshot = decision_snapshot(risk)
     decision.snapshot_sha256 = hashlib.sha256(
         json.dumps(decision.snapshot, sort_keys=True, separators=(",", ":")).encode()

@@ -37,31 +37,41 @@ def _add_errors(form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
-def _filters(request: HttpRequest, matrix) -> selectors.RiskFilters:
-    g = request.GET
-    levels = {lv["key"] for lv in matrix.levels} | {"unrated"}
-    owner = g.get("owner", "")
+def register_filters(params, matrix) -> selectors.RiskFilters:
+    """The register's filters from query parameters (the page, the exports and the API read the same ones)."""
+    def level(name: str, also=()) -> str:  # the matrix is read only when a level is asked for
+        value = params.get(name, "")
+        return value if value and (value in also or value in {lv["key"] for lv in matrix.levels}) else ""
+
+    owner, expiring = params.get("owner", ""), params.get("expiring", "")
     return selectors.RiskFilters(
-        system=g.get("system", "")[:80],
-        level=g.get("level", "") if g.get("level") in levels else "",
-        status=g.get("status", "") if g.get("status") in {"all", *RiskStatus.values} else "",
-        owner=int(owner) if owner.isdecimal() else None,
-        overdue=g.get("overdue") == "1", awaiting=g.get("awaiting") == "1", q=g.get("q", "").strip()[:100],
+        system=params.get("system", "")[:80],
+        level=level("level", also=("unrated",)), min_level=level("min_level"),
+        status=params.get("status", "") if params.get("status") in {"all", *RiskStatus.values} else "",
+        owner=int(owner) if owner.isdecimal() and len(owner) < 12 else None,
+        overdue=params.get("overdue") == "1", awaiting=params.get("awaiting") == "1",
+        unaccepted=params.get("unaccepted") == "1", archived=params.get("archived") == "1",
+        expiring=int(expiring) if expiring.isdecimal() and 0 < int(expiring[:5]) <= 3650 else None,
+        q=params.get("q", "").strip()[:100],
     )
+
+
+def _filters(request: HttpRequest, matrix) -> selectors.RiskFilters:
+    return register_filters(request.GET, matrix)
 
 
 def register(request: HttpRequest) -> HttpResponse:
     """The list and its heat map come from the same list of risks, loaded once: they cannot disagree."""
     matrix = get_matrix()
     filters = _filters(request, matrix)
-    risks = list(selectors.register_queryset(filters))
+    risks = list(selectors.register_queryset(filters, matrix))
     page = Paginator(risks, PAGE_SIZE).get_page(request.GET.get("page"))
     cells = selectors.heat_counts(risks)
     context = {
         "page": page, "filters": filters, "matrix": matrix, "levels": {lv["key"]: lv for lv in matrix.levels},
         "heatmap": heatmap_json(matrix, cells), "rated": sum(len(v) for v in cells["residual"].values()),
         "total": len(risks), "querystring": request.GET.copy(), "statuses": RiskStatus.choices,
-        "systems": AISystem.objects.filter(archived_at__isnull=True).only("slug", "name").order_by("name"),
+        "systems": AISystem.objects.active().only("slug", "name").order_by("name"),
         "owners": User.objects.filter(is_active=True, owned_risks__isnull=False).distinct().order_by("full_name"),
         "can_create": perms.can_create_risks(request.user), "can_edit_matrix": perms.can_edit_matrix(request.user),
         "today": timezone.localdate(),
@@ -260,7 +270,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
     matrix = get_matrix()
     return render(request, "risks/inbox.html", {
         "pending": list(selectors.inbox(request.user).select_related("risk__owner")),
-        "expiring": list(selectors.expiring(request.user, days=30).select_related("decided_by")),
+        "expiring": list(selectors.expiring(request.user).select_related("decided_by")),
+        "expiry_window": selectors.EXPIRY_WINDOW_DAYS,
         "levels": {lv["key"]: lv for lv in matrix.levels}, "today": timezone.localdate(),
         "default_expiry": timezone.localdate() + timezone.timedelta(days=180),
     })

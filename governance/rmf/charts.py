@@ -30,19 +30,32 @@ def coverage_figure_json(coverage) -> str:
             hovertemplate="%{y}: %{x} " + label.lower() + "<extra></extra>",
         )
     fig.update_layout(**LAYOUT)
-    fig.update_yaxes(autorange="reversed", ticksuffix="  ",
-                     ticktext=[f"{c.function} · {c.percent}%" for c in coverage], tickvals=functions)
+    fig.update_xaxes(title="subcategories")
+    fig.update_yaxes(autorange="reversed", ticksuffix="  ", tickvals=functions,
+                     ticktext=[f"{c.function} · {_pct(c.percent)}" for c in coverage])
     return fig.to_json()
 
 
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value}%"
+
+
+def _labels(systems) -> list[str]:
+    """Row names: the system's name, with its slug when two share a name (Plotly would merge their rows)."""
+    names = [s.name for s in systems]
+    return [f"{s.name} ({s.slug})" if names.count(s.name) > 1 else s.name for s in systems]
+
+
 def portfolio_heatmap_json(systems, coverage_map, functions) -> str:
-    z = [[coverage_map.get(s.pk, {}).get(f).percent if coverage_map.get(s.pk, {}).get(f) else 0 for f in functions]
-         for s in systems]
+    """Systems × functions, and the system's pooled figure in the last column ("n/a" cells stay blank)."""
+    columns = [*functions, "SYSTEM"]
+    z = [[(coverage_map[s.pk].get(f).percent if coverage_map[s.pk].get(f) else None) for f in functions]
+         + [coverage_map[s.pk].percent] for s in systems]
     fig = go.Figure(go.Heatmap(
-        z=z, x=functions, y=[s.name for s in systems], zmin=0, zmax=100,
+        z=z, x=columns, y=_labels(systems), zmin=0, zmax=100,
         colorscale=[[0, "#d64545"], [0.5, "#f2b134"], [1, "#1f9d55"]],
-        text=[[f"{v}%" for v in row] for row in z], texttemplate="%{text}",
-        hovertemplate="%{y} · %{x}: %{z}% covered<extra></extra>", colorbar=dict(title="%"),
+        text=[[_pct(v) for v in row] for row in z], texttemplate="%{text}", hoverongaps=False,
+        hovertemplate="%{y} · %{x}: %{text} covered<extra></extra>", colorbar=dict(title="coverage %"),
     ))
     fig.update_layout(**{**LAYOUT, "height": max(220, 36 * len(systems) + 80), "barmode": None,
                          "margin": dict(l=200, r=20, t=10, b=30)})

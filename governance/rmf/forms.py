@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from governance.accounts.models import User
 from governance.rmf.models import RmfAssessment
+from governance.widgets import date_input
 
 
 class AssessmentForm(forms.ModelForm):
@@ -15,7 +16,7 @@ class AssessmentForm(forms.ModelForm):
         widgets = {
             "evidence_notes": forms.Textarea(attrs={"rows": 2, "placeholder": "What shows this is in place?"}),
             "evidence_links": forms.Textarea(attrs={"rows": 2, "placeholder": "https://… one link per line"}),
-            "last_reviewed": forms.DateInput(attrs={"type": "date"}),
+            "last_reviewed": date_input(),
         }
 
     def __init__(self, *args, **kwargs):

@@ -95,6 +95,11 @@ class AssessmentStatus(models.TextChoices):
     IMPLEMENTED = "implemented", "Implemented"
 
 
+# What a subcategory that a gate policy requires must be: implemented, at least in part. "Not assessed", "gap" and
+# "not applicable" (the policy says it applies) block the release (risks.gate).
+REQUIREMENT_MET = (AssessmentStatus.IMPLEMENTED, AssessmentStatus.PARTIAL)
+
+
 class RmfAssessment(models.Model):
     """How one AI system stands on one RMF subcategory."""
 

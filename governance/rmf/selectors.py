@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from itertools import groupby
 
 from django.db.models import Count
@@ -9,6 +10,16 @@ from django.db.models import Count
 from governance.rmf.models import AssessmentStatus, RmfAssessment, RmfFunction
 
 S = AssessmentStatus
+
+
+COVERAGE_DEFINITION = ("Coverage = (implemented + ½ × partial) ÷ applicable subcategories, rounded half up. "
+                       "Not-applicable subcategories are left out; not assessed and gaps count 0. A system's figure "
+                       "pools all its subcategories (not an average of the functions); the portfolio's is the mean of "
+                       "the systems' figures. n/a: nothing applies.")
+
+
+def percent_half_up(numerator: Fraction) -> int:
+    return int(numerator * 100 + Fraction(1, 2))
 
 
 @dataclass
@@ -29,44 +40,69 @@ class Coverage:
         return self.total - self.counts.get(S.NOT_ASSESSED, 0)
 
     @property
-    def percent(self) -> int:
-        """Implemented counts fully, partial half; not-applicable items are left out."""
+    def ratio(self) -> Fraction | None:
+        """Implemented counts fully, partial half, over the applicable subcategories; None when none applies."""
         if not self.applicable:
-            return 0
-        score = self.counts.get(S.IMPLEMENTED, 0) + 0.5 * self.counts.get(S.PARTIAL, 0)
-        return round(100 * score / self.applicable)
+            return None
+        return Fraction(2 * self.counts.get(S.IMPLEMENTED, 0) + self.counts.get(S.PARTIAL, 0), 2 * self.applicable)
+
+    @property
+    def percent(self) -> int | None:
+        ratio = self.ratio
+        return None if ratio is None else percent_half_up(ratio)
+
+
+class SystemCoverage:
+    """A system's coverage per function (iterate it) and as one figure pooled over all its subcategories."""
+
+    def __init__(self, functions: list[Coverage]):
+        self.functions = functions
+        pooled: dict[str, int] = {}
+        for cov in functions:
+            for status, n in cov.counts.items():
+                pooled[status] = pooled.get(status, 0) + n
+        self.overall = Coverage("ALL", pooled)
+
+    def __iter__(self):
+        return iter(self.functions)
+
+    def get(self, code: str) -> Coverage | None:
+        return next((c for c in self.functions if c.function == code), None)
+
+    @property
+    def percent(self) -> int | None:
+        return self.overall.percent
+
+
+def portfolio_percent(coverages: list[SystemCoverage]) -> int | None:
+    """The mean of the systems' figures (systems where nothing applies are left out)."""
+    ratios = [c.overall.ratio for c in coverages if c.overall.ratio is not None]
+    return percent_half_up(sum(ratios) / len(ratios)) if ratios else None
 
 
 def function_codes(version: str = "1.0") -> list[str]:
     return list(RmfFunction.objects.filter(version=version).values_list("code", flat=True))
 
 
-def coverage_by_function(system) -> list[Coverage]:
-    rows = (
-        RmfAssessment.objects.filter(system=system)
-        .values("subcategory__category__function__code", "status")
-        .annotate(n=Count("id"))
-    )
-    by_function = {code: Coverage(code) for code in function_codes(system.rmf_version)}
-    for row in rows:
-        cov = by_function.setdefault(row["subcategory__category__function__code"], Coverage(row["subcategory__category__function__code"]))
-        cov.counts[row["status"]] = row["n"]
-    return list(by_function.values())
+def coverage_by_function(system) -> SystemCoverage:
+    return portfolio_coverage([system])[system.pk]
 
 
-def portfolio_coverage(systems) -> dict[int, dict[str, Coverage]]:
-    """{system id: {function code: Coverage}} for the given systems, in one query."""
+def portfolio_coverage(systems) -> dict[int, SystemCoverage]:
+    """{system id: SystemCoverage, with every function of the catalogue} for the given systems, in two queries."""
+    systems = list(systems)
     rows = (
         RmfAssessment.objects.filter(system__in=systems)
         .values("system_id", "subcategory__category__function__code", "status")
         .annotate(n=Count("id"))
     )
-    result: dict[int, dict[str, Coverage]] = {}
+    codes = {version: function_codes(version) for version in {s.rmf_version for s in systems}}
+    result = {s.pk: {code: Coverage(code) for code in codes[s.rmf_version]} for s in systems}
     for row in rows:
         code = row["subcategory__category__function__code"]
-        cov = result.setdefault(row["system_id"], {}).setdefault(code, Coverage(code))
+        cov = result[row["system_id"]].setdefault(code, Coverage(code))
         cov.counts[row["status"]] = row["n"]
-    return result
+    return {pk: SystemCoverage(list(by_code.values())) for pk, by_code in result.items()}
 
 
 @dataclass

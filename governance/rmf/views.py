@@ -72,11 +72,12 @@ def assessment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def portfolio(request: HttpRequest) -> HttpResponse:
-    systems = list(AISystem.objects.filter(archived_at__isnull=True).select_related("business_owner").order_by("name"))
+    systems = list(AISystem.objects.active().select_related("business_owner").order_by("name"))
     coverage_map = selectors.portfolio_coverage(systems)
-    functions = selectors.function_codes()
-    rows = [(s, [coverage_map.get(s.pk, {}).get(f) for f in functions]) for s in systems]
+    functions = [c.function for c in next(iter(coverage_map.values()))] if systems else selectors.function_codes()
+    rows = [(s, [coverage_map[s.pk].get(f) for f in functions], coverage_map[s.pk]) for s in systems]
     return render(request, "rmf/portfolio.html", {
-        "rows": rows, "functions": functions,
+        "rows": rows, "functions": functions, "portfolio_percent": selectors.portfolio_percent(coverage_map.values()),
+        
         "figure": portfolio_heatmap_json(systems, coverage_map, functions) if systems else None,
     })

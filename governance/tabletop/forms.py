@@ -10,13 +10,14 @@ from governance.tabletop.models import (
     Exercise, Function, ImprovementItem, Observation, ParticipantRole, Response, Scenario, Score,
 )
 from governance.tabletop.scenario_io import MAX_BYTES
+from governance.widgets import date_input, datetime_local_input
 
 
 class ExerciseForm(forms.ModelForm):
     objectives_text = forms.CharField(
         label="Objectives", required=False, widget=forms.Textarea(attrs={"rows": 4}),
         help_text="One per line. Leave empty to use the scenario's objectives.", max_length=6000)
-    scheduled_for = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    scheduled_for = forms.DateTimeField(required=False, widget=datetime_local_input(),
                                         label="Scheduled for")
 
     class Meta:
@@ -27,7 +28,7 @@ class ExerciseForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["systems"].queryset = AISystem.objects.filter(archived_at__isnull=True)
+        self.fields["systems"].queryset = AISystem.objects.active()
         self.fields["facilitator"].queryset = User.objects.filter(
             is_active=True, groups__permissions__codename="run_exercises").distinct()
         self.fields["scenario"].queryset = Scenario.objects.order_by("title")
@@ -83,13 +84,13 @@ class ImprovementForm(forms.ModelForm):
     class Meta:
         model = ImprovementItem
         fields = ["title", "kind", "system", "subcategory", "target_risk", "owner", "due_date", "description"]
-        widgets = {"due_date": forms.DateInput(attrs={"type": "date"}), "description": forms.Textarea(attrs={"rows": 2})}
+        widgets = {"due_date": date_input(), "description": forms.Textarea(attrs={"rows": 2})}
         labels = {"subcategory": "RMF subcategory (for a gap)", "target_risk": "Risk (for a mitigation action)"}
 
     def __init__(self, *args, exercise: Exercise, **kwargs):
         super().__init__(*args, **kwargs)
         systems = exercise.systems.all()
-        self.fields["system"].queryset = systems if systems.exists() else AISystem.objects.filter(archived_at__isnull=True)
+        self.fields["system"].queryset = systems if systems.exists() else AISystem.objects.active()
         self.fields["subcategory"].queryset = RmfSubcategory.objects.filter(version="1.0")
         self.fields["target_risk"].queryset = Risk.objects.filter(system__in=self.fields["system"].queryset).exclude(status="closed")
         self.fields["owner"].queryset = User.objects.filter(is_active=True)

@@ -100,9 +100,10 @@ def observer_state(exercise: Exercise, observer: Participant) -> dict:
 
 
 def last_exercised(system) -> Exercise | None:
-    """The most recent exercise that played this system (one query)."""
-    return (Exercise.objects.filter(systems=system, started_at__isnull=False)
-            .only("id", "title", "started_at", "state").order_by("-started_at").first())
+    """The most recent completed exercise that included this system (one query): what "last exercised" means on
+    the system page, the posture page and the inventory's "never exercised" filter."""
+    return (Exercise.objects.filter(systems=system, completed_at__isnull=False)
+            .only("id", "title", "completed_at", "state").order_by("-completed_at", "-id").first())
 
 
 # --- after-action report ---------------------------------------------------------------------------------

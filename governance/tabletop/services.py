@@ -409,4 +409,4 @@ def improvement_set_status(*, actor, item: ImprovementItem, status: str) -> Impr
 
 
 def system_choices(exercise: Exercise):
-    return exercise.systems.all() if exercise.systems.exists() else AISystem.objects.filter(archived_at__isnull=True)
+    return exercise.systems.all() if exercise.systems.exists() else AISystem.objects.active()

@@ -77,7 +77,7 @@ def dataset_deployed(param: str) -> Answer:
         answer.gaps.append(Gap(f"{s.name} uses {param} according to lineage, but the inventory does not say so", s.pk))
     if not datasets and not via_lineage:
         answer.gaps.append(Gap(f"No dataset named like {param!r} is registered in the inventory or seen in lineage"))
-    bare = AISystem.objects.filter(archived_at__isnull=True, lifecycle_stage__in=LIVE_STAGES).annotate(
+    bare = AISystem.objects.active().filter(lifecycle_stage__in=LIVE_STAGES).annotate(
         n=Count("datasets")).filter(n=0).only("id", "name")
     for s in bare:
         answer.gaps.append(Gap(f"Deployed system {s.name} has no datasets registered: cannot tell whether it used {param}", s.pk))
@@ -138,7 +138,7 @@ def third_party_pickle(param: str = "") -> Answer:
 
 def generated_code(param: str = "") -> Answer:
     answer = Answer(VisibilityQuestion.GENERATED_CODE.label, param, "")
-    systems = AISystem.objects.filter(archived_at__isnull=True).filter(
+    systems = AISystem.objects.active().filter(
         Q(executes_generated_code=True) | Q(design_approach="agent"))
     for s in systems:
         isolation = s.code_execution_isolation.strip()
@@ -155,13 +155,13 @@ def generated_code(param: str = "") -> Answer:
 
 def provider_dependency(param: str) -> Answer:
     answer = Answer(VisibilityQuestion.PROVIDER_DEPENDENCY.label, param, "")
-    systems = list(AISystem.objects.filter(archived_at__isnull=True).filter(
+    systems = list(AISystem.objects.active().filter(
         Q(third_party_provider__icontains=param) | Q(models__provider__icontains=param)).distinct()
         .select_related("business_owner")) if param else []
     for s in systems:
         answer.rows.append(Row(s.name, f"{s.get_lifecycle_stage_display()} · {s.get_deployment_display()} · owner {s.business_owner}",
                                s.slug))
-    undocumented = AISystem.objects.filter(archived_at__isnull=True, uses_generative_ai=True, third_party_provider="",
+    undocumented = AISystem.objects.active().filter(uses_generative_ai=True, third_party_provider="",
                                            models__isnull=True)
     for s in undocumented:
         answer.gaps.append(Gap(f"Generative AI system {s.name} names no provider and registers no model", s.pk))

@@ -153,36 +153,36 @@ def test_sla_due_from_policy(system, settings):
     settings.RAMPART_SLA_DAYS = {"critical": 2, "high": 10, "medium": 20, "low": 40}
     run_import(MODELSCAN, system=system, source="modelscan")
     run_import(BANDIT, system=system)
-    today = timezone.now().date()
     for f in Finding.objects.filter(system=system):
         expected = {"critical": 2, "high": 10, "medium": 20, "low": 40}.get(f.severity)
-        assert f.sla_due == (today + timedelta(days=expected) if expected else None), f.severity
+        assert f.sla_due == (f.first_seen + timedelta(days=expected) if expected else None), f.severity
     assert Finding.objects.filter(system=system, severity="critical").exists()
 
 
 def test_default_sla_policy(system):
     run_import(MODELSCAN, system=system, source="modelscan")
     critical = Finding.objects.filter(system=system, severity="critical").first()
-    assert critical.sla_due == critical.first_seen.date() + timedelta(days=7)
+    assert critical.sla_due == critical.first_seen + timedelta(days=7)
 
 
 def test_is_past_sla_with_a_controlled_date(system, engineer):
     run_import(sarif_n(1), system=system)
     f = Finding.objects.get(system=system)  # high: 30 days
     due = f.sla_due
-    assert due == f.first_seen.date() + timedelta(days=30)
-    assert not f.is_past_sla(today=due)
-    assert f.is_past_sla(today=due + timedelta(days=1))
+    assert due == f.first_seen + timedelta(days=30)  # a moment, to the second
+    assert not f.is_past_sla(at=due)  # due exactly now: not yet late
+    assert f.is_past_sla(at=due + timedelta(seconds=1))
+    assert not f.is_past_sla(at=due - timedelta(seconds=1))
     services.findings_transition(actor=engineer, findings=[f], to_state=S.FALSE_POSITIVE, reason="not ours")
     f.refresh_from_db()
-    assert not f.is_past_sla(today=due + timedelta(days=1))  # decided findings are not breached
+    assert not f.is_past_sla(at=due + timedelta(days=1))  # decided findings are not breached
     f.sla_due = None
-    assert not f.is_past_sla(today=date(2999, 1, 1))
+    assert not f.is_past_sla(at=timezone.now() + timedelta(days=365 * 900))
 
 
 def test_breached_filter_in_the_queue(system):
     run_import(sarif_n(3), system=system)
-    Finding.objects.filter(pk=Finding.objects.order_by("id")[0].pk).update(sla_due=timezone.localdate() - timedelta(days=1))
+    Finding.objects.filter(pk=Finding.objects.order_by("id")[0].pk).update(sla_due=timezone.now() - timedelta(seconds=1))
     rows, _ = queue_page(QueueFilters(breached=True))
     assert len(rows) == 1
 
@@ -379,8 +379,11 @@ def test_a_cursor_of_another_sort_or_forged_gives_the_first_page(client, enginee
     assert client.get(f"/findings/?{query}&after={after}").status_code == 200
     response = client.get(f"/api/v1/findings/?{query}&after={after}")
     assert response.status_code == 200
-    if made_for not in ("severity_rank", "id", "newest", "sla_due") or value in ("abc", None, [1], "Infinity"):
+    if made_for not in ("severity_rank", "id", "newest", "sla_due") or value in ("abc", [1], "Infinity") or (
+            value is None and made_for != "sla_due"):
         assert response.json()["results"] == expected
+    elif made_for == "sla_due" and value is None and query == "sort=sla":
+        assert response.json()["results"] == []  # a real position: among the findings without an SLA (none here)
 
 
 def test_switching_sort_or_scanner_with_a_cursor_restarts_at_the_first_page(client, engineer, system):

@@ -355,9 +355,13 @@ def test_decision_by_api_then_later_edit_keeps_snapshot(owner, engineer, system)
     risk = rated(engineer, system, title="Signed title")
     sha = bearer_client(owner).post(decision_url(risk.ref), {"decision": "accept", "justification": "ok",
                                                             "expires_at": future()}, format="json").json()["snapshot_sha256"]
-    bearer_client(engineer).patch(detail(risk.ref), {"title": "Edited later", "residual_likelihood": 5}, format="json")
-    decision = Decision.objects.get(risk=risk)
+    response = bearer_client(engineer).patch(detail(risk.ref), {"title": "Edited later", "residual_likelihood": 5},
+                                             format="json")
+    decision = Decision.objects.get(risk=risk, decided_at__isnull=False)
     assert decision.snapshot["title"] == "Signed title" and decision.snapshot_sha256 == sha
+    # the rating went above what was signed: the acceptance no longer covers it, the owner is asked again
+    assert decision.status == Decision.Status.WITHDRAWN and response.json()["status"] == "awaiting_decision"
+    assert Decision.objects.get(risk=risk, status=Decision.Status.PENDING).requested_by == engineer
 
 
 def test_accepted_risk_is_still_editable_but_closed_risk_refuses_requests(owner, engineer, system):

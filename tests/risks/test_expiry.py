@@ -104,10 +104,12 @@ def test_reaccepting_after_expiry_restores_go(accepted, owner, system):
         assert gate.evaluate(system).decision == "go"
 
 
-def test_expiry_does_not_reopen_a_closed_risk(accepted, engineer):
+def test_closing_withdraws_the_acceptance_so_expiry_has_nothing_to_do(accepted, engineer):
     risk, decision = accepted
     services.risk_close(actor=engineer, risk=risk, reason="Feature retired.")
-    assert services.acceptances_expire(now=T0 + timedelta(days=31)) == 1
+    decision.refresh_from_db()
+    assert decision.status == Decision.Status.WITHDRAWN
+    assert services.acceptances_expire(now=T0 + timedelta(days=31)) == 0
     risk.refresh_from_db()
     assert risk.status == RiskStatus.CLOSED
 

@@ -22,7 +22,7 @@ from tests.risks.conftest import accept, assess_all, bearer_client, make_finding
 
 pytestmark = pytest.mark.django_db
 
-YESTERDAY = lambda: timezone.localdate() - timedelta(days=1)  # noqa: E731
+YESTERDAY = lambda: timezone.now() - timedelta(days=1)  # noqa: E731
 
 
 def gate_url(slug: str) -> str:
@@ -60,12 +60,12 @@ def test_open_finding_past_sla_blocks(clean, severity):
     reason = _only(gate.evaluate(clean), f"FINDING_{severity.upper()}_PAST_SLA")
     assert reason.refs == [f"finding:{finding.pk}"]
     assert f"#{finding.pk}" in reason.message and "Secret in repo" in reason.message
-    assert f"{YESTERDAY():%Y-%m-%d}" in reason.message
+    assert f"{timezone.localtime(finding.sla_due):%Y-%m-%d %H:%M}" in reason.message
     assert "findings queue" in reason.action
 
 
 def test_findings_that_do_not_block(clean, other_system):
-    make_finding(clean, severity="critical", sla_due=timezone.localdate())  # due today: not past
+    make_finding(clean, severity="critical", sla_due=timezone.now() + timedelta(seconds=5))  # due in 5 s: not past
     make_finding(clean, severity="medium", sla_due=YESTERDAY())  # severity the policy ignores
     make_finding(clean, severity="critical", sla_due=YESTERDAY(), state=FindingState.FIXED)
     make_finding(clean, severity="critical", sla_due=YESTERDAY(), state=FindingState.FALSE_POSITIVE)
@@ -93,11 +93,11 @@ def test_imported_finding_blocks_once_the_clock_passes_its_sla(clean, engineer, 
                                 system=clean, source="bandit", repository="")
         import_run_execute(run.pk)
         finding = clean.findings.get()
-        assert finding.severity == "high" and finding.sla_due == date(2031, 5, 31)
+        assert finding.severity == "high" and finding.sla_due == datetime(2031, 5, 31, 12, 0, tzinfo=dt_timezone.utc)
         assert gate.evaluate(clean).decision == "go"
     with time_machine.travel(datetime(2031, 5, 31, 12, 0, tzinfo=dt_timezone.utc), tick=False):
-        assert gate.evaluate(clean).decision == "go"  # due today
-    with time_machine.travel(datetime(2031, 6, 1, 12, 0, tzinfo=dt_timezone.utc), tick=False):
+        assert gate.evaluate(clean).decision == "go"  # due this very second: not yet late
+    with time_machine.travel(datetime(2031, 5, 31, 12, 0, 1, tzinfo=dt_timezone.utc), tick=False):
         reason = _only(gate.evaluate(clean), "FINDING_HIGH_PAST_SLA")
         assert reason.refs == [f"finding:{finding.pk}"]
 
@@ -145,7 +145,18 @@ def test_required_rmf_subcategories_not_assessed_block(system):
         status=AssessmentStatus.IMPLEMENTED)
     assert _only(gate.evaluate(system), "RMF_REQUIRED_NOT_ASSESSED").refs == ["rmf:MEASURE 2.7"]
     RmfAssessment.objects.filter(system=system, subcategory__ident="MEASURE 2.7").update(status=AssessmentStatus.GAP)
-    assert gate.evaluate(system).decision == "go"  # assessed (as a gap) is what the policy asks
+    assert _only(gate.evaluate(system), "RMF_REQUIRED_GAP").refs == ["rmf:MEASURE 2.7"]  # a gap is not met
+    RmfAssessment.objects.filter(system=system, subcategory__ident="MEASURE 2.7").update(
+        status=AssessmentStatus.NOT_APPLICABLE)
+    assert _only(gate.evaluate(system), "RMF_REQUIRED_NOT_APPLICABLE").refs == ["rmf:MEASURE 2.7"]
+    RmfAssessment.objects.filter(system=system, subcategory__ident="MEASURE 2.7").update(status=AssessmentStatus.PARTIAL)
+    assert gate.evaluate(system).decision == "go"  # implemented at least in part
+
+
+def test_a_required_subcategory_without_an_assessment_row_is_not_assessed(system):
+    RmfAssessment.objects.filter(system=system).update(status=AssessmentStatus.IMPLEMENTED)
+    RmfAssessment.objects.filter(system=system, subcategory__ident="MAP 1.1").delete()
+    assert _only(gate.evaluate(system), "RMF_REQUIRED_NOT_ASSESSED").refs == ["rmf:MAP 1.1"]
 
 
 def test_unrated_risk_blocks_on_high_tier(clean, engineer):
@@ -227,8 +238,10 @@ def test_api_no_go_is_409_with_every_reason(system, engineer):
     assert body["decision"] == "no-go" and body["go"] is False
     by_code = {r["code"]: r for r in body["reasons"]}
     assert set(by_code) == {"RISK_RESIDUAL_UNACCEPTED", "RMF_REQUIRED_NOT_ASSESSED"}
+    assert body["counts"] == {"RISK_RESIDUAL_UNACCEPTED": 1, "RMF_REQUIRED_NOT_ASSESSED": 3}
+    assert body["blocking_items"] == 4
     for reason in body["reasons"]:
-        assert set(reason) == {"code", "message", "action", "refs"}
+        assert set(reason) == {"code", "message", "action", "refs", "count", "url"}
         assert reason["message"] and reason["action"]
     assert by_code["RISK_RESIDUAL_UNACCEPTED"]["refs"] == [risk.ref]
 
@@ -289,6 +302,18 @@ def test_gate_query_count_does_not_grow(system, other_system, owner, other_owner
     assert many == 8, [q["sql"][:60] for q in big_q]
     assert {r["code"] for r in big["reasons"]} >= {"ACCEPTANCE_EXPIRED", "RISK_RESIDUAL_UNACCEPTED", "RISK_NOT_RATED",
                                                    "FINDING_CRITICAL_PAST_SLA"}
-    # At most 20 finding reasons, worst first (the 20 critical ones before any high one).
-    assert [r["code"] for r in big["reasons"] if r["code"].startswith("FINDING_")] == ["FINDING_CRITICAL_PAST_SLA"] * 20
+    # Every blocking finding counts, whatever is listed: 20 critical and 20 high of the 40 past their SLA.
+    assert big["counts"]["FINDING_CRITICAL_PAST_SLA"] == 20 and big["counts"]["FINDING_HIGH_PAST_SLA"] == 20
     assert {r["code"] for r in small["reasons"]} >= {"FINDING_CRITICAL_PAST_SLA", "FINDING_HIGH_PAST_SLA"}
+
+
+def test_every_blocking_finding_counts_beyond_what_is_listed(clean, monkeypatch):
+    monkeypatch.setattr(gate, "LIST_LIMIT", 3)
+    ids = [make_finding(clean, severity="critical", sla_due=YESTERDAY()).pk for _ in range(7)]
+    result = gate.evaluate(clean)
+    listed = [r for r in result.reasons if r.count == 1]
+    assert [r.refs for r in listed] == [[f"finding:{i}"] for i in ids[:3]]  # due soonest first (same due: by id)
+    rest = [r for r in result.reasons if r.count > 1]
+    assert len(rest) == 1 and rest[0].count == 4 and "4 more" in rest[0].message
+    assert rest[0].url.endswith(f"?system={clean.slug}&severity=critical&breached=1")
+    assert result.counts == {"FINDING_CRITICAL_PAST_SLA": 7} and result.blocking_items == 7

@@ -272,7 +272,7 @@ def test_request_on_a_closed_risk_is_a_form_error(client, engineer, risk):
     client.force_login(engineer)
     before = counts()
     response = client.post(reverse("risks:request", args=[risk.ref]), {"kind": "residual_risk"})
-    assert response.status_code == 400 and "This risk is closed." in response.content.decode()
+    assert response.status_code == 400 and "is closed: decisions on a closed risk are refused." in response.content.decode()
     assert counts() == before
 
 

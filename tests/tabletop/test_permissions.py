@@ -175,6 +175,10 @@ def test_api_with_a_bearer_token(running, people):
     assert [i["order"] for i in data["injects"]] == [3, 2]
 
 
-def test_system_page_shows_when_it_was_last_exercised(running, system, ciso):
-    html = client_for(ciso).get(reverse("inventory:detail", args=[system.slug])).content.decode()
-    assert "Last exercised" in html and running.title in html
+def test_system_page_shows_when_it_was_last_exercised(running, system, ciso, facilitator):
+    """Exercised means a completed exercise included it: the system page, posture and the inventory filter agree."""
+    page = lambda: client_for(ciso).get(reverse("inventory:detail", args=[system.slug])).content.decode()  # noqa: E731
+    assert "Never in a completed tabletop exercise" in page()  # still running
+    services.exercise_transition(actor=facilitator, exercise=running, action="hot_wash")
+    services.exercise_transition(actor=facilitator, exercise=running, action="complete")
+    assert "Last exercised" in page() and running.title in page()

@@ -35,3 +35,9 @@ def pretty_json(value) -> str:
     import json
 
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def past_sla_at(finding, at):
+    """Finding.is_past_sla at the moment the page's list was read (filters.at)."""
+    return finding.is_past_sla(at)

@@ -1,0 +1,55 @@
+"""What each figure counts, in the words shown beside it ("how this is counted"). The querysets named here are the
+definitions: a KPI, the list it opens, the inboxes, the exports, the API and the gate all use them."""
+from __future__ import annotations
+
+from django.conf import settings
+
+from governance.rmf.selectors import COVERAGE_DEFINITION
+
+
+def _sla_days() -> str:
+    return ", ".join(f"{sev} {days} d" for sev, days in settings.RAMPART_SLA_DAYS.items())
+
+
+def texts() -> dict[str, str]:
+    return {
+        "active_systems": "AI systems in the inventory that are not archived.",
+        "critical_high": "Findings that are open (new or confirmed) with severity critical or high, of active systems "
+                         "and of feeds not yet assigned to a system.",
+        "past_sla": f"Open findings whose due time has passed. Due = first seen + the SLA days of the current "
+                    f"severity ({_sla_days()}); info findings have none. Active systems and unassigned feeds.",
+        "high_risks": "Risks not closed, of active systems, rated high or above (residual), without an acceptance in "
+                      "force. An acceptance is in force until it expires, and only while the residual rating is not "
+                      "raised above what was signed.",
+        "awaiting": "Risks not closed, of active systems, with a sign-off request nobody has answered yet.",
+        "expiring": "Acceptances in force, of risks of active systems, that end within the window.",
+        "coverage": COVERAGE_DEFINITION,
+        "never_exercised": "Active systems no completed tabletop exercise included.",
+        "findings_chart": "Open findings per active system (and unassigned feeds) by severity: the bars add up to the "
+                          "open findings in the queue for that system.",
+        "risk_matrix": "Risks not closed, of active systems, placed by residual likelihood × impact (unrated risks are "
+                       "not on the matrix).",
+        "coverage_chart": "Coverage per system and NIST AI RMF function, and over the whole system; n/a: nothing "
+                          "applies.",
+        "gate": "Blocks a release: open findings past their SLA of the tier's severities (and open ones of the "
+                "severities the tier blocks at once); risks above the tier's level without an acceptance in force; "
+                "unrated risks where the tier requires ratings; required RMF subcategories not implemented at "
+                "least in part.",
+    }
+
+
+SHORT = {
+    "active_systems": "not archived",
+    "critical_high": "open (new or confirmed), unassigned feeds included",
+    "past_sla": "open, and first seen + SLA days has passed",
+    "high_risks": "not closed, no acceptance in force",
+    "awaiting": "a sign-off request not yet answered",
+    "expiring": "acceptances in force that end in the window",
+    "coverage": "implemented + ½ partial over applicable, mean of systems",
+    "never_exercised": "in no completed tabletop exercise",
+}
+
+
+def definitions(request) -> dict:
+    """Context processor: `how.<figure>` (the definition) and `how_short.<figure>` (a few words) in every template."""
+    return {"how": texts(), "how_short": SHORT}
