@@ -17,7 +17,7 @@ from governance.findings.forms import UploadForm
 from governance.findings.intake import import_run_create
 from governance.findings.models import ImportRun
 
-COUNT_KEYS = ("created", "updated", "unchanged", "closed", "reopened")
+COUNT_KEYS = ("created", "updated", "unchanged", "closed", "reopened", "merged", "held_open")
 
 
 def run_body(run: ImportRun, request) -> dict:
@@ -25,6 +25,7 @@ def run_body(run: ImportRun, request) -> dict:
         "id": run.pk,
         "status": run.status,
         "error": run.error or None,
+        "incomplete": run.incomplete or None,
         "counts": {k: run.counts.get(k, 0) for k in COUNT_KEYS},
         "system": run.system.slug if run.system else None,
         "source": run.source,

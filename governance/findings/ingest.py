@@ -32,7 +32,7 @@ from governance.findings.prefetch import ForkedPrefetch, ParserLost, Prefetch, g
 from governance.findings.search import Terms
 from governance.findings.sla import sla_due
 from governance.findings.stores import Existing, binary_row_formatter, store_for
-from worker.scanners import FORMATS, ParseError, Record, detect
+from worker.scanners import FORMATS, Incomplete, ParseError, Record, detect
 from worker.scanners._common import HEAD_SIZE
 
 REOPEN_FROM = (FindingState.CLOSED, FindingState.FIXED)
@@ -52,11 +52,13 @@ class Counts:
     unchanged: int = 0
     closed: int = 0
     reopened: int = 0
+    merged: int = 0  # entries of the report with the fingerprint of an earlier entry: one finding for both
+    held_open: int = 0  # open findings the report did not list but did not examine either (incomplete report)
     routed: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "closed": self.closed, "reopened": self.reopened}
+                "closed": self.closed, "reopened": self.reopened, "merged": self.merged, "held_open": self.held_open}
 
 
 def import_run_claim(run_id: int) -> bool:
@@ -81,7 +83,8 @@ def import_run_execute(run_id: int) -> ImportRun | None:
             counts = _ingest(run)
             run.status, run.error, run.counts = ImportRun.Status.DONE, "", counts.as_dict()
             run.finished_at, run.lease_until = timezone.now(), None
-            run.save(update_fields=["status", "error", "counts", "finished_at", "lease_until", "detected_format"])
+            run.save(update_fields=["status", "error", "counts", "finished_at", "lease_until", "detected_format",
+                                    "incomplete"])
             audit_record(actor=None, action="import.done", obj=run, system=run.system, after=run.counts)
     except ParseError as exc:
         _fail(run, f"The report could not be read: {exc}")
@@ -169,14 +172,16 @@ def _ingest(run: ImportRun) -> Counts:
                 producer, slices = Prefetch(batches), short_gil_slices()
             prepare.flag = producer.flag
             prepare.ahead = store.expects_new()  # then each batch tells (_write_batch)
+            notes = []
             with producer as prepared, slices:
                 for batch in prepared:
                     batch.preparer = prepare
+                    notes += batch.notes
                     _write_batch(store, batch, counts)
             if getattr(producer, "peak_rss_kib", 0):
                 log.info("Import %s: the parsing process peaked at %.0f MiB resident (shared pages included)",
                          run.pk, producer.peak_rss_kib / 1024)
-        _reconcile(store, run, router, counts, now)
+        _reconcile(store, run, router, counts, now, notes)
     finally:
         store.close()
     return counts
@@ -190,7 +195,7 @@ def records_write(run: ImportRun, records: list[Record], version: str, router: R
         batch = preparer(records)
         batch.preparer = preparer
         _write_batch(store, batch, counts)
-        _reconcile(store, run, router, counts, now)
+        _reconcile(store, run, router, counts, now, empty_is_suspect=False)  # no rule matching: all resolved
     finally:
         store.close()
 
@@ -244,6 +249,8 @@ class Batch:
     rows: dict = field(default_factory=dict)  # (scope_key, fingerprint) -> row, built ahead when most are new
     words: dict = field(default_factory=dict)  # hash -> word: words met building those rows
     repeats: bool = False  # does it hold (probably) a fingerprint that an earlier batch of the report had?
+    merged: int = 0  # entries that repeated a fingerprint of the same batch
+    notes: list = field(default_factory=list)  # the parser's Incomplete notes met in this batch
     preparer: "_Preparer | None" = None  # set where the batch is written (it does not travel between processes)
 
     def __getstate__(self):
@@ -272,6 +279,14 @@ class _Preparer:
         self.flag[0] = 1 if value else 0
 
     def __call__(self, batch: list[Record]) -> Batch:
+        notes = [r for r in batch if type(r) is Incomplete]
+        if notes:
+            batch = [r for r in batch if type(r) is not Incomplete]
+        prepared = self._prepare(batch)
+        prepared.notes = notes
+        return prepared
+
+    def _prepare(self, batch: list[Record]) -> Batch:
         source, run = self.run.source, self.run
         records: dict[tuple[str, str], Record] = {}
         if run.system_id:
@@ -282,14 +297,14 @@ class _Preparer:
             for r in batch:
                 records[(scope_key(self.router.system_for(r), source), r.fingerprint)] = r
         hashes = {key: content_hash(r) for key, r in records.items()}
-        repeats = self._repeats(records)
+        repeats, merged = self._repeats(records), len(batch) - len(records)
         if not self.ahead:
             for r in records.values():
                 r.raw = json_text(r.raw)  # its text travels faster than the dict
-            return Batch(records, hashes, repeats=repeats)
+            return Batch(records, hashes, repeats=repeats, merged=merged)
         finish = self._binary_row() if self.binary else tuple
         rows = {key: finish(self._row(key, r, hashes[key], self._terms)) for key, r in records.items()}
-        return Batch(dict.fromkeys(records), hashes, rows, self._terms.new_words(), repeats)
+        return Batch(dict.fromkeys(records), hashes, rows, self._terms.new_words(), repeats, merged)
 
     def _repeats(self, records: dict) -> bool:
         """Whether a key of this batch may have been in an earlier one (a false alarm only costs a lookup). A scope
@@ -351,13 +366,15 @@ def _write_batch(store, batch: Batch, counts: Counts) -> None:
     new ones, rewrite the ones that need it (and renew the lease)."""
     existing = store.existing(batch)
     new_keys, rewrite, reopened = [], [], []
+    counts.merged += batch.merged
     for key, digest in batch.hashes.items():
         old: Existing | None = existing.get(key)
         if old is None:
             counts.created += 1
             new_keys.append(key)
             continue
-        if old.repeated:  # the same fingerprint earlier in this report: counted once, the last one wins
+        if old.repeated:  # the same fingerprint earlier in this report: counted once (as merged), the last one wins
+            counts.merged += 1
             if old.content_hash != digest:
                 rewrite.append((key, old))
             continue
@@ -380,13 +397,35 @@ def _write_batch(store, batch: Batch, counts: Counts) -> None:
     _transitions(moved, FindingState.NEW, store.run, "Reported again by the scanner: reopened.", store.now)
 
 
-def _reconcile(store, run: ImportRun, router: Router, counts: Counts, now) -> None:
+def _reconcile(store, run: ImportRun, router: Router, counts: Counts, now, notes=(), empty_is_suspect=True) -> None:
     """Findings of the run's scopes that the report no longer contains are gone; open ones are closed (a human
-    decision is never overwritten). Then the scopes record this import as the one that saw the rest."""
-    closed = store.close_vanished(router.scope_keys(), close=(FindingState.NEW, FindingState.CONFIRMED))
+    decision is never overwritten). Then the scopes record this import as the one that saw the rest.
+
+    A report that did not examine everything it covers (the parser's Incomplete notes: skipped dependencies, a
+    failed scanner run; or no finding at all where the scope still has open ones) closes nothing it did not
+    examine: those findings are gone but stay open, counted as `held_open`, and the import says why. A person
+    then closes them from the import's page (services.import_run_close_held), or the next complete report does."""
+    keys = router.scope_keys()
+    hold_all = any(not note.packages for note in notes)
+    hold_packages = sorted({p.lower() for note in notes for p in note.packages})
+    reasons = [note.reason for note in notes]
+    # an empty report is suspect unless the parser said what it examined (it then noted what it did not)
+    if empty_is_suspect and not notes and _nothing_reported(counts) and store.has_open(keys):
+        hold_all = True
+        reasons.append("The report lists no findings, while this feed still has open ones: nothing was closed, "
+                       "in case the scan did not really run.")
+    close = () if hold_all else (FindingState.NEW, FindingState.CONFIRMED)
+    closed = store.close_vanished(keys, close=close, hold_packages=hold_packages)
     counts.closed = len(closed)
     _transitions(closed, FindingState.CLOSED, run, "No longer reported by the scanner.", now)
-    store.scopes_seen(router.scope_keys())
+    if reasons:
+        counts.held_open = store.held_open(keys)
+        run.incomplete = " ".join(reasons)[:2000]
+    store.scopes_seen(keys)
+
+
+def _nothing_reported(counts: Counts) -> bool:
+    return not (counts.created or counts.updated or counts.unchanged or counts.reopened or counts.merged)
 
 
 def _transitions(moved: list[tuple[int, str]], to_state: str, run: ImportRun, reason: str, now) -> None:

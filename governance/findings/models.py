@@ -81,6 +81,8 @@ class ImportRun(models.Model):
     via = models.CharField(max_length=10, choices=Via.choices, default=Via.UPLOAD)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True)
+    incomplete = models.TextField(blank=True, help_text="Why the report did not examine everything it covers; its "
+                                  "findings it did not list were then left open (counts.held_open).")
     report = models.FileField(upload_to=report_path, blank=True, max_length=300)
     filename = models.CharField(max_length=255, blank=True)
     report_discarded = models.BooleanField(default=False, help_text="The file held secrets and was deleted after import.")

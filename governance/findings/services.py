@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from governance.audit.services import audit_record
 from governance.findings.ingest import lock_scopes
-from governance.findings.models import Finding, FindingState, FindingTransition, MappingRule
+from governance.findings.models import Finding, FindingScope, FindingState, FindingTransition, ImportRun, MappingRule
 from governance.findings.selectors import with_reported_at
 
 S = FindingState
@@ -92,3 +92,28 @@ def findings_route(*, actor, findings: list[Finding], system) -> int:
         audit_record(actor=actor, action="finding.route", obj=f, system=system, after={"system": system.slug})
         moved += 1
     return moved
+
+
+class HeldFindingsError(ValueError):
+    pass
+
+
+@transaction.atomic
+def import_run_close_held(*, actor, run: ImportRun) -> int:
+    """A person confirms that an incomplete report's silence means fixed: close the open findings of its scopes that
+    it no longer lists (ingest._reconcile held them open). Only while it is still its scopes' latest import."""
+    keys = list(FindingScope.objects.filter(last_import=run).values_list("key", flat=True))
+    if not keys:
+        raise HeldFindingsError("A later import of this feed has run since: its result is what counts now.")
+    lock_scopes(keys)
+    now = timezone.now()
+    held = list(Finding.objects.select_for_update().filter(scope_key__in=keys, gone=True).open().order_by("id"))
+    reason = f"Closed by hand: import #{run.pk} no longer lists it and was confirmed to have examined it."
+    FindingTransition.objects.bulk_create([
+        FindingTransition(finding=f, from_state=f.state, to_state=S.CLOSED, at=now, actor=actor, reason=reason,
+                          import_run=run) for f in held])
+    Finding.objects.filter(pk__in=[f.pk for f in held]).update(state=S.CLOSED, state_changed_at=now)
+    ImportRun.objects.filter(pk=run.pk).update(counts={**run.counts, "held_open": 0, "closed_by_hand": len(held)})
+    audit_record(actor=actor, action="import.close_held", obj=run, system=run.system,
+                 after={"closed": [f.pk for f in held], "reason": reason})
+    return len(held)

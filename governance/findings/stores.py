@@ -219,35 +219,54 @@ SELECT id, state FROM reopened ORDER BY id"""
     def add_words(self, words: dict[int, str]) -> None:
         self.dictionary.add(words)
 
-    def close_vanished(self, scope_keys: list[str], close) -> list[tuple[int, str]]:
+    def close_vanished(self, scope_keys: list[str], close, hold_packages=()) -> list[tuple[int, str]]:
         """Mark gone what this import did not report, and close the open ones (gone already or not: a finding routed
-        by hand arrives gone). Returns (id, state before) of those closed."""
+        by hand arrives gone) but those of a package in hold_packages (lower case: not examined). Returns (id, state
+        before) of those closed."""
         scope_keys = [key for key in scope_keys if key not in self.empty]
         if not scope_keys:
             return []
+        closing = "f.state = ANY(%(close)s::text[]) AND NOT lower(f.package) = ANY(%(hold)s::text[])"
         sql = f"""
 WITH vanished AS (
-    SELECT f.id, f.state, f.gone, s.last_seen AS seen FROM {self.findings} f
+    SELECT f.id, f.state, f.gone, s.last_seen AS seen, {closing} AS closing FROM {self.findings} f
     LEFT JOIN {self.scopes} s ON s.key = f.scope_key
-    WHERE f.scope_key = ANY(%(scopes)s) AND (NOT f.gone OR f.state = ANY(%(close)s))
+    WHERE f.scope_key = ANY(%(scopes)s) AND (NOT f.gone OR {closing})
       AND f.last_import_id IS DISTINCT FROM %(run)s AND NOT EXISTS (SELECT 1 FROM ingest_seen n WHERE n.id = f.id)
     FOR UPDATE OF f),
   marked AS (
     UPDATE {self.findings} f SET gone = true,
         last_seen = CASE WHEN v.gone THEN f.last_seen ELSE GREATEST(f.last_seen, COALESCE(v.seen, f.last_seen)) END,
-        state = CASE WHEN f.state = ANY(%(close)s) THEN 'closed' ELSE f.state END,
-        state_changed_at = CASE WHEN f.state = ANY(%(close)s) THEN %(now)s ELSE f.state_changed_at END
+        state = CASE WHEN v.closing THEN 'closed' ELSE f.state END,
+        state_changed_at = CASE WHEN v.closing THEN %(now)s ELSE f.state_changed_at END
     FROM vanished v WHERE f.id = v.id)
-SELECT id, state FROM vanished WHERE state = ANY(%(close)s) ORDER BY id"""
+SELECT id, state FROM vanished WHERE closing ORDER BY id"""
         with _server_bound_cursor() as cursor:
-            cursor.execute(sql, {"scopes": scope_keys, "run": self.run.pk, "close": list(close), "now": self.now})
+            cursor.execute(sql, {"scopes": scope_keys, "run": self.run.pk, "close": list(close), "now": self.now,
+                                 "hold": list(hold_packages)})
             return cursor.fetchall()
+
+    def has_open(self, scope_keys: list[str]) -> bool:
+        return _has_open([key for key in scope_keys if key not in self.empty])
+
+    def held_open(self, scope_keys: list[str]) -> int:
+        return _held_open(scope_keys)
 
     def scopes_seen(self, scope_keys: list[str]) -> None:
         _scopes_seen(self.run, scope_keys, self.now)
 
     def close(self) -> None:
         self.dictionary.close()
+
+
+def _has_open(scope_keys: list[str]) -> bool:
+    """Does one of these scopes hold findings still reported and open (before this import reconciles them)?"""
+    return bool(scope_keys) and Finding.objects.filter(scope_key__in=scope_keys, gone=False).open().exists()
+
+
+def _held_open(scope_keys: list[str]) -> int:
+    """Open findings of these scopes that their latest report no longer lists."""
+    return Finding.objects.filter(scope_key__in=scope_keys, gone=True).open().count()
 
 
 def _scopes_seen(run: ImportRun, scope_keys: list[str], now) -> None:
@@ -314,7 +333,7 @@ class OrmStore:
     def add_words(self, words) -> None:
         pass  # the text search uses the dictionary on PostgreSQL only
 
-    def close_vanished(self, scope_keys: list[str], close) -> list[tuple[int, str]]:
+    def close_vanished(self, scope_keys: list[str], close, hold_packages=()) -> list[tuple[int, str]]:
         seen_at = dict(FindingScope.objects.filter(key__in=scope_keys).values_list("key", "last_seen"))
         candidates = (Finding.objects.filter(Q(gone=False) | Q(state__in=close), scope_key__in=scope_keys)
                       .exclude(last_import=self.run).select_for_update())
@@ -323,11 +342,17 @@ class OrmStore:
             if not f.gone and seen_at.get(f.scope_key):
                 f.last_seen = max(f.last_seen, seen_at[f.scope_key])
             f.gone = True
-            if f.state in close:
+            if f.state in close and f.package.lower() not in hold_packages:
                 closed.append((f.pk, f.state))
                 f.state, f.state_changed_at = "closed", self.now
         Finding.objects.bulk_update(vanished, ["gone", "last_seen", "state", "state_changed_at"], batch_size=500)
         return sorted(closed)
+
+    def has_open(self, scope_keys: list[str]) -> bool:
+        return _has_open(scope_keys)
+
+    def held_open(self, scope_keys: list[str]) -> int:
+        return _held_open(scope_keys)
 
     def scopes_seen(self, scope_keys: list[str]) -> None:
         _scopes_seen(self.run, scope_keys, self.now)

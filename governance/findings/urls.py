@@ -10,6 +10,7 @@ urlpatterns = [
     path("imports/", views.import_list, name="imports"),
     path("imports/new/", views.upload, name="upload"),
     path("imports/<int:pk>/", views.import_detail, name="import-detail"),
+    path("imports/<int:pk>/close-held/", views.import_close_held, name="import-close-held"),
     path("sources/", views.source_list, name="sources"),
     path("sources/new/", views.source_new, name="source-new"),
     path("sources/<int:pk>/edit/", views.source_edit, name="source-edit"),

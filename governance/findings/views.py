@@ -144,7 +144,21 @@ def upload(request: HttpRequest) -> HttpResponse:
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(ImportRun.objects.select_related("system", "created_by"), pk=pk)
     template = "findings/import_detail.html#status" if request.htmx else "findings/import_detail.html"
-    return render(request, template, {"run": run})
+    return render(request, template, {"run": run, "can_triage": perms.can_triage_system(request.user, run.system)})
+
+
+@require_POST
+def import_close_held(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(ImportRun.objects.select_related("system"), pk=pk)
+    if not perms.can_triage_system(request.user, run.system):
+        raise PermissionDenied("You may not triage the findings of this feed.")
+    try:
+        n = services.import_run_close_held(actor=request.user, run=run)
+    except services.HeldFindingsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{n} finding{'s' if n != 1 else ''} closed.")
+    return redirect(run)
 
 
 def import_list(request: HttpRequest) -> HttpResponse:

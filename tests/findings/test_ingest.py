@@ -104,7 +104,7 @@ def test_duplicate_results_in_one_report_count_once(system, settings):
     settings.RAMPART_IMPORT_BATCH = 3  # the duplicates fall into different batches
     results = [sarif_result(i) for i in range(5)] + [sarif_result(i) for i in range(5)]
     run = run_import(sarif_bytes(results), system=system)
-    assert counts(run) == (5, 0, 0, 0, 0)
+    assert counts(run) == (5, 0, 0, 0, 0) and run.counts["merged"] == 5  # every entry is accounted for
     assert Finding.objects.filter(system=system).count() == 5
 
 
@@ -242,9 +242,11 @@ def test_scope_is_system_plus_source(system, other_system):
         assert counts(run) == (9, 0, 0, 0, 0)
     assert Finding.objects.count() == 27
     assert Finding.objects.values("scope_key").distinct().count() == 3
-    # emptying one scope closes only that scope's findings
+    # an empty report holds that scope's findings open (the scan may not have run); a person confirms: closed,
+    # in that scope only
     empty = run_import(sarif_bytes([]), system=system, source="bandit-ci")
-    assert counts(empty) == (0, 0, 0, 9, 0)
+    assert counts(empty) == (0, 0, 0, 0, 0) and empty.counts["held_open"] == 9
+    assert services.import_run_close_held(actor=None, run=empty) == 9
     assert Finding.objects.filter(state=S.CLOSED).count() == 9
     assert not Finding.objects.filter(state=S.CLOSED).exclude(scope_key=f"{system.pk}:bandit-ci").exists()
 

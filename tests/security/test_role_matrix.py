@@ -163,6 +163,8 @@ ROWS: list[Row] = [
     ui("findings:upload", NONE, "get", IMPORT | {"other_owner"}, 200, note="owners-of-any-system-see-the-form"),
     ui("findings:upload", NONE, "post", IMPORT, 302, data=_upload),
     ui("findings:import-detail", lambda w: [w.run.pk], "get", EVERYONE, 200),
+    ui("findings:import-close-held", lambda w: [w.run.pk], "post", IMPORT, 302),  # triage of the run's system
+    get_405("findings:import-close-held", lambda w: [w.run.pk]),
     ui("findings:rules", SYS, "get", EVERYONE, 200),
     ui("findings:rules", SYS, "post", EDIT_SYSTEM, 302, data=lambda w: {"kind": "model_name", "pattern": "llm"}),
     ui("findings:rule-delete", lambda w: [w.system.slug, w.rule.pk], "post", EDIT_SYSTEM, 302),

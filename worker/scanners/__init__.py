@@ -11,14 +11,14 @@ from types import ModuleType
 from typing import BinaryIO, Iterator
 
 from . import _common, garak, gitleaks, modelscan, osv, picklescan, pip_audit, sarif, trufflehog
-from .base import SEVERITIES, ParseError, Record
+from .base import SEVERITIES, Incomplete, ParseError, Record
 
 # Order matters for detect(): the most specific sniffers first.
 FORMATS: dict[str, ModuleType] = {
     m.FORMAT: m for m in (sarif, modelscan, pip_audit, osv, gitleaks, trufflehog, garak, picklescan)
 }
 
-__all__ = ["FORMATS", "ParseError", "Record", "SEVERITIES", "detect", "parse"]
+__all__ = ["FORMATS", "Incomplete", "ParseError", "Record", "SEVERITIES", "detect", "parse"]
 
 
 def detect(head: bytes) -> str:

@@ -257,6 +257,36 @@ def fingerprint(fmt: str, version: int, *parts) -> str:
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class Occurrences:
+    """Numbers the places where the same fallback identity (same rule, file and snippet) is met in one report:
+    the same call at two lines of a file is two findings (#1, #2), while the very same entry twice (same line) is
+    one. Numbered in the report's order, so moving the lines keeps each finding. Keys are kept as 64-bit hashes
+    (two keys sharing one only renumber each other); past LIMIT distinct keys it stops numbering and answers None
+    (the caller then qualifies the identity with the line), so memory stays bounded."""
+
+    LIMIT = 500_000
+
+    def __init__(self):
+        self._lines: dict[int, object] = {}  # key hash -> its first line, or the list of its lines in order
+
+    def number(self, key: str, line) -> int | None:
+        h = hash(key)
+        seen = self._lines.get(h)
+        if seen is None:
+            if len(self._lines) >= self.LIMIT:
+                return None
+            self._lines[h] = line
+            return 1
+        if type(seen) is not list:
+            if seen == line:
+                return 1
+            seen = self._lines[h] = [seen]
+        if line in seen:
+            return seen.index(line) + 1
+        seen.append(line)
+        return len(seen)
+
+
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

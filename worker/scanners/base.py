@@ -25,3 +25,13 @@ class Record:
     package: str = ""
     line: int | None = None
     raw: dict = field(default_factory=dict)  # redacted and size-capped copy of the entry
+
+
+@dataclass(slots=True)
+class Incomplete:
+    """Yielded by a parser among its records when the report did not examine everything it covers (skipped
+    dependencies, a failed scanner run). With `packages`, only those were not examined; without, the whole report
+    is in doubt. The importer then does not close what the report no longer lists there: a person decides."""
+
+    reason: str
+    packages: tuple[str, ...] = ()

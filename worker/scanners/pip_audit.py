@@ -2,7 +2,9 @@
 
 Layouts: current `{"dependencies": [{name, version, vulns: [{id, fix_versions,
 aliases, description}]}], "fixes": [...]}` and the older top-level list of
-dependencies. Dependencies that were skipped (`skip_reason`) yield nothing.
+dependencies. Dependencies that were skipped (`skip_reason`, e.g. "not found on
+PyPI and could not be audited") were not examined: they yield an Incomplete
+note naming them, after the records, so their earlier findings are not closed.
 pip-audit reports no severity, so every vulnerability is "high"
 (tool_severity empty). Reports are small; the document is loaded whole.
 
@@ -14,7 +16,7 @@ import re
 from typing import BinaryIO, Iterator
 
 from . import _common as c
-from .base import Record
+from .base import Incomplete, Record
 
 FORMAT = "pip_audit"
 FINGERPRINT_VERSION = 1
@@ -36,12 +38,19 @@ def parse(stream: BinaryIO) -> Iterator[Record]:
     return _records(deps)
 
 
-def _records(deps: list) -> Iterator[Record]:
+def _records(deps: list) -> Iterator[Record | Incomplete]:
+    skipped = []
     for dep in deps:
         c.expect(isinstance(dep, dict) and "name" in dep, "pip-audit dependency entry has no name")
+        if dep.get("skip_reason"):
+            skipped.append(str(dep["name"]))
         for vuln in dep.get("vulns") or []:
             c.expect(isinstance(vuln, dict) and vuln.get("id"), f"vulnerability of {dep['name']} has no id")
             yield _record(dep, vuln)
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        yield Incomplete(f"pip-audit skipped {len(skipped)} of {len(deps)} dependencies (not audited: {shown}).",
+                         packages=tuple(skipped))
 
 
 def _record(dep: dict, vuln: dict) -> Record:

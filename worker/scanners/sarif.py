@@ -14,17 +14,23 @@ else `result.level`, else the rule's `defaultConfiguration.level`, else
 Fingerprint (v1): tool name, ruleId, artifact URI and, in that order of
 preference, the result's `partialFingerprints`/`fingerprints` (tools compute
 them to survive line moves), else the region's snippet text, else the message
-text. The line number is only used when none of those exist.
+text. The line number is only used when none of those exist. Without a tool
+fingerprint, the same snippet met again for the same rule and file at another
+line is another finding (the same call twice in a file is two problems): its
+place among those lines joins the identity from the second one on ("#2"), so
+the first keeps the fingerprint it always had and line moves still do not
+matter; the very same entry twice (same line) is one finding, counted merged.
 """
 from __future__ import annotations
 
+import re
 from operator import itemgetter
 from typing import BinaryIO, Iterator
 
 import ijson
 
 from . import _common as c
-from .base import ParseError, Record
+from .base import Incomplete, ParseError, Record
 
 FORMAT = "sarif"
 FINGERPRINT_VERSION = 1
@@ -38,12 +44,13 @@ def sniff(head: bytes) -> bool:
     return b'"driver"' in head or b"sarif" in head.lower()
 
 
-def parse(stream: BinaryIO) -> Iterator[Record]:
+def parse(stream: BinaryIO) -> Iterator[Record | Incomplete]:
     reader, _ = c.open_report(stream, sniff, EXPECTED)
     if not reader.seekable():
         reader = c.spooled_copy(reader)
     start = reader.tell()
-    runs, counts = _single_run(reader), None
+    scan = _scan(reader)
+    runs, counts = _single_run(reader, scan), None
     reader.seek(start)
     if runs is None:
         runs = [_run_info(d) for d in c.json_items(reader, "runs.item.tool.driver")]
@@ -51,20 +58,32 @@ def parse(stream: BinaryIO) -> Iterator[Record]:
             reader.seek(start)
             counts = _results_per_run(reader)
         reader.seek(start)
-    return _records(reader, runs, counts)
+    return _records(reader, runs, counts, scan["failed"])
 
 
-def _single_run(reader) -> list[dict] | None:
-    """The usual report has one run whose tool comes before its results: then reading up to the end of its
-    driver is enough, instead of a whole pass of the JSON parser over the file for the drivers. A plain byte
-    count tells (one "driver" key and one "results" key in the whole file; any doubt takes the long way)."""
-    start, keys, tail = reader.tell(), {b'"driver"': 0, b'"results"': 0}, b""
+# An invocation that says the tool did not run to the end (SARIF 3.20.14): its results are not the whole story.
+_FAILED_RUN = re.compile(rb'(?<!\\)"executionSuccessful"\s*:\s*false')
+
+
+def _scan(reader) -> dict:
+    """One pass over the bytes: how many "driver" and "results" keys there are, and whether an invocation failed."""
+    start, keys, tail, failed = reader.tell(), {b'"driver"': 0, b'"results"': 0}, b"", False
     for chunk in iter(lambda: reader.read(1 << 20), b""):
         window = tail + chunk
         for key in keys:
             keys[key] += window.count(key) - tail.count(key)
-        tail = chunk[-9:]
-    if keys[b'"driver"'] != 1 or keys[b'"results"'] != 1:
+        failed = failed or (b'"executionSuccessful"' in window and _FAILED_RUN.search(window) is not None)
+        tail = chunk[-64:]
+    reader.seek(start)
+    return {"drivers": keys[b'"driver"'], "results": keys[b'"results"'], "failed": failed}
+
+
+def _single_run(reader, scan: dict) -> list[dict] | None:
+    """The usual report has one run whose tool comes before its results: then reading up to the end of its
+    driver is enough, instead of a whole pass of the JSON parser over the file for the drivers. A plain byte
+    count tells (one "driver" key and one "results" key in the whole file; any doubt takes the long way)."""
+    start = reader.tell()
+    if scan["drivers"] != 1 or scan["results"] != 1:
         return None
     reader.seek(start)
     drivers = c.json_items(reader, "runs.item.tool.driver")
@@ -73,8 +92,12 @@ def _single_run(reader) -> list[dict] | None:
     return [_run_info(driver)] if driver is not None else None
 
 
-def _records(reader, runs, counts) -> Iterator[Record]:
+def _records(reader, runs, counts, failed: bool) -> Iterator[Record | Incomplete]:
     run_index, left = 0, (counts[0] if counts else None)
+    occurrences = c.Occurrences()
+    if failed:
+        yield Incomplete("The SARIF report says the scanner did not run to the end (an invocation has "
+                         "executionSuccessful: false): its results may be partial.")
     for result in c.json_items(reader, "runs.item.results.item"):
         if counts is not None:
             while left == 0 and run_index + 1 < len(counts):
@@ -83,7 +106,7 @@ def _records(reader, runs, counts) -> Iterator[Record]:
             left -= 1
         run = runs[run_index] if run_index < len(runs) else _run_info({})
         c.expect(isinstance(result, dict), "SARIF result is not a JSON object")
-        yield _record(result, run)
+        yield _record(result, run, occurrences)
 
 
 def _results_per_run(reader) -> list[int]:
@@ -163,22 +186,26 @@ def _location(result: dict) -> tuple[str, int | None, str]:
     return uri, line, snippet
 
 
-def _stable_key(result: dict, snippet: str, message: str, line) -> str:
+def _stable_key(result: dict, snippet: str, message: str, line) -> tuple[str, bool]:
+    """(identity, whether it is the tool's own fingerprint)."""
     for key in ("partialFingerprints", "fingerprints"):
         prints = result.get(key)
         if isinstance(prints, dict) and prints:
-            return "fp:" + "|".join(f"{k}={prints[k]}" for k in sorted(prints))
+            return "fp:" + "|".join(f"{k}={prints[k]}" for k in sorted(prints)), True
     if snippet.strip():
-        return "snippet:" + snippet.strip()
-    return f"message:{message}|line:{line}"
+        return "snippet:" + snippet.strip(), False
+    return f"message:{message}|line:{line}", False
 
 
-def _record(result: dict, run: dict) -> Record:
+def _record(result: dict, run: dict, occurrences: c.Occurrences) -> Record:
     rule = _rule_for(result, run)
     message = str((result.get("message") or {}).get("text") or "")
     uri, line, snippet = _location(result)
     severity, tool_severity = _severity(result, rule)
-    key = _stable_key(result, snippet, message, line)
+    key, tools_own = _stable_key(result, snippet, message, line)
+    if not tools_own:
+        nth = occurrences.number("\0".join((run["tool"], rule["id"], uri, key)), line)
+        key = f"{key}#line:{line}" if nth is None else key if nth == 1 else f"{key}#{nth}"
     title = rule["short"] or message.split("\n")[0] or rule["name"] or rule["id"]
     return Record(
         tool=run["tool"],
