@@ -28,6 +28,7 @@ from governance.risks import gate, selectors as risk_selectors, services as risk
 from governance.risks.matrix import gate_policy
 from governance.risks.models import Risk, RiskStatus
 from governance.rmf.models import AssessmentStatus, RmfAssessment
+from governance.rmf.selectors import portfolio_coverage
 from governance.tabletop.loader import load_builtin_scenarios
 from governance.tabletop.models import Exercise, Scenario
 from tests.conftest import make_user, system_data
@@ -202,6 +203,10 @@ def compare_selectors(rows, at, systems, ciso, owners) -> None:
                 "expiring": row.expiring, "coverage": row.coverage,
                 "exercised": row.last_exercised is not None} == expected, row.system.slug
     assert {k: sorted(v) for k, v in got["risk_cells"]["residual"].items()} == model.matrix_cells()
+    for system_id, coverage in portfolio_coverage(systems).items():  # what the coverage heat map and pages show
+        for c in coverage:
+            want_ratio = model.function_coverage(system_id, c.function)
+            assert c.percent == (None if want_ratio is None else reference.half_up(want_ratio)), c.function
     unassigned = [f for f in model.portfolio_findings() if f["system_id"] is None]
     assert (got["unassigned"].findings if got["unassigned"] else {}) == _by_severity(unassigned)
 
