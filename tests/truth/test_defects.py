@@ -217,3 +217,11 @@ def test_api_risk_status_is_what_holds_now(engineer, owner, system):
     body = bearer_client(engineer).get(f"/api/v1/risks/{risk.ref}/").json()
     assert body["status"] == "accepted" and body["accepted_until"]
     assert json.dumps(body)  # serialisable
+
+
+def test_the_scanner_filter_lists_a_new_scanner_at_once(system):
+    """The list used to be cached for five minutes: a page read after an import could miss its scanner."""
+    run_import(_report("HIGH"), system=system)
+    assert finding_selectors.queue_tools() == ["Bandit"]
+    run_import(sarif_bytes([sarif_result(1)], tool="Semgrep"), system=system, source="semgrep")
+    assert finding_selectors.queue_tools() == ["Bandit", "Semgrep"]
