@@ -29,8 +29,9 @@ def coverage_figure_json(coverage) -> str:
             marker_color=STATUS_COLOURS[status],
             hovertemplate="%{y}: %{x} " + label.lower() + "<extra></extra>",
         )
-    fig.update_layout(**LAYOUT)
-    fig.update_xaxes(title="subcategories")
+    fig.update_layout(**{**LAYOUT, "height": 270, "margin": dict(l=80, r=20, t=10, b=40),
+                         "legend": dict(orientation="h", y=-0.32)})
+    fig.update_xaxes(title=dict(text="subcategories", standoff=4))
     fig.update_yaxes(autorange="reversed", ticksuffix="  ", tickvals=functions,
                      ticktext=[f"{c.function} · {_pct(c.percent)}" for c in coverage])
     return fig.to_json()

@@ -15,6 +15,7 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import DurationField, ExpressionWrapper, F
 from django.utils import timezone
 
 from governance.findings.models import Finding, FindingTransition, ImportRun
@@ -186,7 +187,8 @@ def test_api_import_is_processed_by_the_worker(workers, client, engineer, system
     body = wait_for(lambda: (b := client.get(response.json()["url"], HTTP_AUTHORIZATION=f"Bearer {token}").json())
                     ["status"] in ("done", "failed") and b, 30, "the API run to finish")
     assert body["status"] == "done", body
-    assert body["counts"] == {"created": 3, "updated": 0, "unchanged": 0, "closed": 0, "reopened": 0}
+    assert body["counts"] == {"created": 3, "updated": 0, "unchanged": 0, "closed": 0, "reopened": 0,
+                              "merged": 0, "held_open": 0}
 
 
 def heap_bytes() -> int:
@@ -227,14 +229,17 @@ def test_kill_9_mid_import_then_restart_gives_the_same_result(workers, system, o
     done, ref = wait_done(run.pk, 120), wait_done(ref.pk, 120)
     assert done.status == ref.status == ImportRun.Status.DONE, (done.error, ref.error)
     assert done.attempts == 2 and ref.attempts == 1
-    assert done.counts == ref.counts == {"created": 40_000, "updated": 0, "unchanged": 0, "closed": 0, "reopened": 0}
+    assert done.counts == ref.counts == {"created": 40_000, "updated": 0, "unchanged": 0, "closed": 0, "reopened": 0,
+                                           "merged": 0, "held_open": 0}
     assert fingerprints_and_states(scope_key=f"{system.pk}:killed") == \
         fingerprints_and_states(scope_key=f"{other_system.pk}:reference")
     columns = ("fingerprint", "fingerprint_version", "title", "severity", "location", "content_hash", "raw", "line",
-               "sla_due", "state")
-    killed = list(Finding.objects.filter(scope_key=f"{system.pk}:killed").order_by("fingerprint").values(*columns))
+               "state")
+    sla = ExpressionWrapper(F("sla_due") - F("first_seen"), output_field=DurationField())  # due = first seen + N days
+    killed = list(Finding.objects.filter(scope_key=f"{system.pk}:killed").order_by("fingerprint")
+                  .values(*columns, sla=sla))
     reference = list(Finding.objects.filter(scope_key=f"{other_system.pk}:reference").order_by("fingerprint")
-                     .values(*columns))
+                     .values(*columns, sla=sla))
     assert len(killed) == 40_000 and killed == reference
     assert not FindingTransition.objects.exists()
     print(f"killed after ~{written // 1_000_000} MB of batches; recovered through {path_taken}")
