@@ -118,6 +118,8 @@ RAMPART_OUTBOUND_ALLOWED_HOSTS = env("RAMPART_OUTBOUND_ALLOWED_HOSTS", [], cast=
 RAMPART_DROP_ROOT = Path(env("RAMPART_DROP_ROOT", str(VAR_DIR / "drop")))
 # Key for credentials stored encrypted (lineage connectors); empty = derived from SECRET_KEY.
 RAMPART_FIELD_KEY = env("RAMPART_FIELD_KEY", "")
+# A connector credential written env:NAME may only name a variable with this prefix (never SECRET_KEY, DATABASE_URL …)
+RAMPART_CREDENTIAL_ENV_PREFIX = env("RAMPART_CREDENTIAL_ENV_PREFIX", "RAMPART_CONNECTOR_")
 RAMPART_IMPORT_LEASE_SECONDS = env("RAMPART_IMPORT_LEASE_SECONDS", 300, cast=int)
 
 SESSION_COOKIE_HTTPONLY = True

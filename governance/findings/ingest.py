@@ -77,6 +77,7 @@ def import_run_execute(run_id: int) -> ImportRun | None:
     run = ImportRun.objects.select_related("system").get(pk=run_id)
     if run.attempts > MAX_ATTEMPTS:
         _fail(run, f"Gave up after {MAX_ATTEMPTS} attempts: the worker kept stopping during this import.")
+        _discard_report(run)
         return run
     try:
         with transaction.atomic():
@@ -102,7 +103,7 @@ def import_run_execute(run_id: int) -> ImportRun | None:
     except Exception as exc:  # never leave a run RUNNING on a bug: say why it stopped
         log.exception("Import %s failed", run.pk)
         _fail(run, f"The import stopped on an unexpected error ({type(exc).__name__}: {str(exc)[:300]}).")
-    _discard_if_secret(run)
+    _discard_report(run)
     return run
 
 
@@ -113,12 +114,11 @@ def _data_error(exc: DataError) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-SECRET_FORMATS = {"gitleaks", "trufflehog"}
-
-
-def _discard_if_secret(run: ImportRun) -> None:
-    """Secret scanners' reports hold the secrets themselves: once imported, keep only the sha256, not the file."""
-    if (run.detected_format or run.format) not in SECRET_FORMATS or not run.report:
+def _discard_report(run: ImportRun) -> None:
+    """Once an import has ended, done or failed, its file is deleted: a report may hold secrets (a secret scanner's,
+    in any format; a password a SAST tool quotes; one a parser could not even recognise), and nothing reads it again.
+    What is kept: its name, size and sha256, the counts, and the reason it failed (which never quotes the file)."""
+    if not run.report:
         return
     run.report.delete(save=False)
     ImportRun.objects.filter(pk=run.pk).update(report="", report_discarded=True)

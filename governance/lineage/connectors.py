@@ -80,6 +80,8 @@ def _set_credential(connector: Connector, credential: str | None) -> None:
         return
     credential = credential.strip()
     if credential.startswith("env:"):
+        if refused := secrets.env_name_error(credential[4:].strip()):
+            raise ConnectorError(refused)
         connector.credential_env, connector.credential_encrypted = credential[4:].strip(), ""
     else:
         connector.credential_env, connector.credential_encrypted = "", (secrets.encrypt(credential) if credential else "")

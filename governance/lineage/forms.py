@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from governance.lineage import secrets
 from governance.lineage.connectors import ConnectorError, check_url, mapping_text, parse_mapping
 from governance.lineage.models import Connector
 
@@ -58,8 +59,8 @@ class ConnectorForm(forms.Form):
 
     def clean_credential(self):
         value = self.cleaned_data.get("credential") or ""
-        if value.startswith("env:") and not value[4:].strip().replace("_", "").isalnum():
-            raise forms.ValidationError("After env: write the name of an environment variable (letters, digits, _).")
+        if value.startswith("env:") and (refused := secrets.env_name_error(value[4:].strip())):
+            raise forms.ValidationError(refused)
         return value
 
     def save_args(self) -> tuple[dict, str | None]:

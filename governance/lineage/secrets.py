@@ -39,9 +39,24 @@ def decrypt(token: str) -> str:
                               "enter it again.") from exc
 
 
+def env_name_error(name: str) -> str | None:
+    """Why a credential may not reference this variable of the worker's environment, or None. Only names that start
+    with RAMPART_CREDENTIAL_ENV_PREFIX may be read: the operator puts connector secrets there, and nothing else of
+    the environment (SECRET_KEY, DATABASE_URL, RAMPART_FIELD_KEY …) can be sent to a connector's URL."""
+    prefix = settings.RAMPART_CREDENTIAL_ENV_PREFIX
+    if not name or not name.replace("_", "").isalnum() or not name.isascii():
+        return "After env: write the name of an environment variable (letters, digits, _)."
+    if not prefix or not name.startswith(prefix) or name == prefix:
+        return (f"Only environment variables whose names start with {prefix or '(no prefix is allowed)'} may be used "
+                f"(RAMPART_CREDENTIAL_ENV_PREFIX): ask an operator to set {prefix or 'RAMPART_CONNECTOR_'}… on the worker.")
+    return None
+
+
 def resolve(*, encrypted: str, env_name: str) -> str:
     """The plain credential, for the outgoing request only. Never logged, never rendered."""
     if env_name:
+        if refused := env_name_error(env_name):
+            raise CredentialError(refused)
         value = os.environ.get(env_name)
         if value is None:
             raise CredentialError(f"Environment variable {env_name} is not set on the worker.")

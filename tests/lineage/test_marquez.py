@@ -210,12 +210,12 @@ def test_credentials_encrypted_env_referenced_and_never_audited(ciso, json_serve
     # Blank keeps the credential on edit; env:NAME switches to a reference resolved on the worker only.
     c = connector_save(actor=ciso, connector=c, data={"every_minutes": 5}, credential=None)
     assert c.credential_encrypted
-    c = connector_save(actor=ciso, connector=c, data={}, credential="env:MARQUEZ_TOKEN")
-    assert (c.credential_env, c.credential_encrypted) == ("MARQUEZ_TOKEN", "")
+    c = connector_save(actor=ciso, connector=c, data={}, credential="env:RAMPART_CONNECTOR_MARQUEZ_TOKEN")
+    assert (c.credential_env, c.credential_encrypted) == ("RAMPART_CONNECTOR_MARQUEZ_TOKEN", "")
     connector_run(connector_id=c.pk)
     c.refresh_from_db()
-    assert "Environment variable MARQUEZ_TOKEN is not set" in c.last_error
-    monkeypatch.setenv("MARQUEZ_TOKEN", "from-env")
+    assert "Environment variable RAMPART_CONNECTOR_MARQUEZ_TOKEN is not set" in c.last_error
+    monkeypatch.setenv("RAMPART_CONNECTOR_MARQUEZ_TOKEN", "from-env")
     connector_run(connector_id=c.pk)
     c.refresh_from_db()
     assert c.last_error == "" and server.requests[-1][3]["Authorization"] == "Bearer from-env"

@@ -64,9 +64,9 @@ def test_managers_create_edit_and_never_see_the_credential(client, request, role
     created.refresh_from_db()
     assert created.credential_encrypted == cipher and created.every_minutes == 5
     assert created.system_mapping == [["support-*", system.slug]]
-    client.post(f"/lineage/connectors/{created.pk}/edit/", form(credential="env:MARQUEZ_TOKEN"))
+    client.post(f"/lineage/connectors/{created.pk}/edit/", form(credential="env:RAMPART_CONNECTOR_MARQUEZ_TOKEN"))
     created.refresh_from_db()
-    assert (created.credential_env, created.credential_encrypted) == ("MARQUEZ_TOKEN", "")
+    assert (created.credential_env, created.credential_encrypted) == ("RAMPART_CONNECTOR_MARQUEZ_TOKEN", "")
 
 
 def test_form_refuses_metadata_urls_and_duplicates(client, ciso, connector):
@@ -106,3 +106,25 @@ def test_connector_edit_form_is_filled_with_the_saved_values(client, django_user
     client.force_login(ciso)
     page = client.get(f"/lineage/connectors/{connector.pk}/edit/").content.decode()
     assert 'value="prod-marquez"' in page and 'value="http://127.0.0.1:5000"' in page
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "RAMPART_FIELD_KEY", "PATH", "RAMPART_CONNECTOR_"])
+def test_a_credential_can_reference_only_the_allowed_variables(client, ciso, connector, name, monkeypatch):
+    """env:NAME read any variable of the worker and sent it to the connector's URL."""
+    monkeypatch.setenv(name, "would-leak")
+    login(client, ciso)
+    response = client.post(f"/lineage/connectors/{connector.pk}/edit/", form(credential=f"env:{name}"))
+    assert response.status_code == 400 and "RAMPART_CREDENTIAL_ENV_PREFIX" in response.content.decode()
+    connector.refresh_from_db()
+    assert connector.credential_env != name
+
+
+def test_a_stored_reference_outside_the_prefix_is_refused_at_send_time(ciso, connector, monkeypatch):
+    """A reference stored before the rule (or written to the database directly) is refused by the worker too."""
+    from governance.lineage.connectors import connector_run
+
+    monkeypatch.setenv("SECRET_KEY", "would-leak")
+    Connector.objects.filter(pk=connector.pk).update(credential_env="SECRET_KEY", credential_encrypted="")
+    connector_run(connector_id=connector.pk)
+    connector.refresh_from_db()
+    assert "RAMPART_CREDENTIAL_ENV_PREFIX" in connector.last_error and "would-leak" not in connector.last_error

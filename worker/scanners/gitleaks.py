@@ -26,8 +26,11 @@ SEVERITY = "high"  # gitleaks has no severity; a committed credential is treated
 
 
 def sniff(head: bytes) -> bool:
+    """A JSON array of objects with gitleaks' first keys. "Secret" comes after "Match" and "Line", which can be longer
+    than the head on their own: the keys before them decide."""
     text = head.lstrip()
-    return text.startswith(b"[") and (text[1:].lstrip().startswith(b"]") or (b'"RuleID"' in head and b'"Secret"' in head))
+    return text.startswith(b"[") and (text[1:].lstrip().startswith(b"]") or (
+        b'"RuleID"' in head and (b'"Secret"' in head or b'"StartLine"' in head or b'"StartColumn"' in head)))
 
 
 def parse(stream: BinaryIO) -> Iterator[Record]:

@@ -29,7 +29,7 @@ from typing import BinaryIO, Iterator
 
 import ijson
 
-from . import _common as c
+from . import _common as c, secrets
 from .base import Incomplete, ParseError, Record
 
 FORMAT = "sarif"
@@ -135,7 +135,7 @@ def _run_info(driver) -> dict:
             rules[info["id"]] = info
             by_index.append(info)
     name = str(driver.get("name") or "sarif")
-    return {"tool": name, "rules": rules, "by_index": by_index}
+    return {"tool": name, "rules": rules, "by_index": by_index, "secrets": secrets.is_secret_tool(name)}
 
 
 def _rule_info(rule: dict) -> dict:
@@ -149,6 +149,8 @@ def _rule_info(rule: dict) -> dict:
         "help": text("help") or str(rule.get("helpUri") or ""),
         "security_severity": props.get("security-severity") if isinstance(props, dict) else None,
         "level": ((rule.get("defaultConfiguration") or {}).get("level") or ""),
+        "secret": secrets.is_secret_rule(rule.get("id"), rule.get("name"), text("shortDescription"),
+                                         *((props.get("tags") or []) if isinstance(props, dict) else [])),
     }
 
 
@@ -159,7 +161,7 @@ def _rule_for(result: dict, run: dict) -> dict:
     if rule is None and isinstance(index, int) and 0 <= index < len(run["by_index"]):
         rule = run["by_index"][index]
     return rule or {"id": rule_id, "name": "", "short": "", "full": "", "help": "",
-                    "security_severity": None, "level": ""}
+                    "security_severity": None, "level": "", "secret": secrets.is_secret_rule(rule_id)}
 
 
 def _severity(result: dict, rule: dict) -> tuple[str, str]:
@@ -202,10 +204,16 @@ def _record(result: dict, run: dict, occurrences: c.Occurrences) -> Record:
     message = str((result.get("message") or {}).get("text") or "")
     uri, line, snippet = _location(result)
     severity, tool_severity = _severity(result, rule)
+    if run["secrets"] or rule["secret"]:
+        return _secret_record(result, run, rule, message, uri, line, severity, tool_severity)
     key, tools_own = _stable_key(result, snippet, message, line)
     if not tools_own:
         nth = occurrences.number("\0".join((run["tool"], rule["id"], uri, key)), line)
         key = f"{key}#line:{line}" if nth is None else key if nth == 1 else f"{key}#{nth}"
+    return _build(run, rule, key, uri, line, severity, tool_severity, message, c.cap_raw(result))
+
+
+def _build(run, rule, key, uri, line, severity, tool_severity, message, raw) -> Record:
     title = rule["short"] or message.split("\n")[0] or rule["name"] or rule["id"]
     return Record(
         tool=run["tool"],
@@ -219,5 +227,28 @@ def _record(result: dict, run: dict, occurrences: c.Occurrences) -> Record:
         remediation=c.clip(rule["help"]),
         artifact=uri,
         line=line,
-        raw=c.cap_raw(result),
+        raw=raw,
     )
+
+
+def _secret_record(result, run, rule, message, uri, line, severity, tool_severity) -> Record:
+    """A secret scanner's result (or a secrets rule's): nothing of the secret reaches the record (see secrets.py).
+    Identity: the secret's sha256 and the commit; a secret tool's partialFingerprints are its commit metadata, not an
+    identity (with --no-git they are all empty). As in the gitleaks JSON format, the same secret in the same file and
+    commit is one finding (one credential to rotate), wherever the line."""
+    found = tuple(secrets.snippets(result))
+    props = result.get("properties") if isinstance(result.get("properties"), dict) else {}
+    found += tuple(str(props[k]) for k in ("offender", "Offender", "secret") if props.get(k))
+    digest = c.sha256_text("\0".join(found))
+    prints = result.get("partialFingerprints") if isinstance(result.get("partialFingerprints"), dict) else {}
+    commit = str(prints.get("commitSha") or props.get("commit") or "")
+    if run["secrets"] or not any(isinstance(result.get(k), dict) and result[k] for k in ("partialFingerprints",
+                                                                                       "fingerprints")):
+        key = f"secret:{digest}|commit:{commit}"
+    else:
+        key = _stable_key(result, "", "", line)[0]
+    raw = secrets.redact_result(result, found)
+    raw["secret_sha256"] = digest
+    raw["secret_redacted"] = c.redact_secret(found[0] if found else "")
+    message = secrets.scrub_message(message, found)
+    return _build(run, rule, key, uri, line, severity, tool_severity, message, c.cap_raw(raw))
