@@ -116,3 +116,18 @@ def test_a_gitleaks_report_whose_first_entry_is_longer_than_the_detection_window
     run.refresh_from_db()
     assert run.status == ImportRun.Status.DONE and run.detected_format == "gitleaks", run.error
     assert "AKIAIOSFODNN7EXAMPLE" not in _everything_stored(run)
+
+
+@pytest.mark.django_db
+def test_passwords_bandit_quotes_are_not_stored(system):
+    """Real bandit output: B105/B107 quote the password in the message and the line in the snippet."""
+    with (DATA / "sarif" / "bandit-hardcoded-passwords.sarif").open("rb") as stream:
+        run = import_run_create(actor=None, stream=stream, filename="b.sarif", fmt="auto", system=system, source="sast")
+    import_run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.DONE and run.counts["created"] == 3
+    stored = _everything_stored(run)
+    for password in ("hunter2-rampart-test", "s3cr3t-rampart-test", "tok-rampart-test-1234"):
+        assert password not in stored
+    titles = set(Finding.objects.filter(last_import=run).values_list("title", flat=True))
+    assert titles == {"Possible hardcoded password: '(redacted)'"}

@@ -61,6 +61,11 @@ def redact_result(result: dict, secrets: tuple[str, ...]) -> dict:
             for key in FREE_TEXT:
                 if key in holder and key != "message":
                     holder[key] = c.REDACTED
+    message = clean.get("message")
+    if isinstance(message, dict):
+        for key in ("text", "markdown"):
+            if isinstance(message.get(key), str):
+                message[key] = scrub_message(message[key], secrets)
     return clean
 
 
