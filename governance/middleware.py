@@ -8,6 +8,9 @@ with their own messages; this is the ceiling above all of them: RAMPART_MAX_REQU
 """
 from __future__ import annotations
 
+import json
+import re
+
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
@@ -26,3 +29,78 @@ class RequestSizeLimitMiddleware:
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class HostileInputMiddleware:
+    """Refuse, with 400 and the reason, input no view can store: a NUL character (PostgreSQL text cannot hold one) in
+    the path, a query parameter, a form field or a JSON body; a lone UTF-16 surrogate in a JSON string (not valid
+    Unicode text); JSON nested deeper than MAX_JSON_DEPTH (Python's parser runs out of stack first). One check for
+    every view and API, before any of them (or the CSRF middleware) reads the request. Report files are not looked
+    at here: their parsers refuse or skip what they cannot read, per entry."""
+
+    MAX_JSON_DEPTH = 64
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        reason = self._refusal(request)
+        if reason:
+            status = 413 if reason.startswith("A JSON body") else 400
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": reason}, status=status)
+            return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+    def _refusal(self, request) -> str | None:
+        if "\x00" in request.path:
+            return "The address contains a NUL character (%00)."
+        if any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()):
+            return "A query parameter contains a NUL character (%00)."
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        if request.content_type == "application/json" or request.content_type.endswith("+json"):
+            declared = request.META.get("CONTENT_LENGTH") or ""
+            cap = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # no JSON API takes more (lineage events: 2 MB)
+            if declared.isdecimal() and int(declared) > cap:
+                return f"A JSON body is limited to {cap / 1e6:.1f} MB; this one is {int(declared) / 1e6:.1f} MB."
+            return self._json_refusal(request.body)
+        if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            if any("\x00" in key or any("\x00" in v for v in values) for key, values in request.POST.lists()):
+                return "A form field contains a NUL character."
+        return None
+
+    def _json_refusal(self, body: bytes) -> str | None:
+        """Cheap byte scans first; the body is parsed here only when it has more brackets than the depth allowed or
+        escapes of surrogates (the view parses it again: the common case costs nothing)."""
+        if _NUL_ESCAPE.search(body):
+            return "A JSON string contains a NUL character (\\u0000), which cannot be stored."
+        deep = body.count(b"[") + body.count(b"{") > self.MAX_JSON_DEPTH
+        surrogates = _SURROGATE_ESCAPE.search(body) is not None
+        if not (deep or surrogates):
+            return None
+        try:
+            value = json.loads(body)
+        except RecursionError:
+            return f"The JSON body is nested too deeply (more than {self.MAX_JSON_DEPTH} levels)."
+        except ValueError:
+            return None  # malformed JSON: the view says where
+        stack = [(value, 1)]
+        while stack:
+            item, depth = stack.pop()
+            if depth > self.MAX_JSON_DEPTH:
+                return f"The JSON body is nested too deeply (more than {self.MAX_JSON_DEPTH} levels)."
+            if type(item) is dict:
+                stack.extend((v, depth + 1) for v in item.values() if type(v) in (dict, list) or surrogates)
+                if surrogates:
+                    stack.extend((k, depth) for k in item)
+            elif type(item) is list:
+                stack.extend((v, depth + 1) for v in item if type(v) in (dict, list) or surrogates)
+            elif type(item) is str and _SURROGATE.search(item):
+                return "A JSON string contains half of a UTF-16 surrogate pair (not valid Unicode text)."
+        return None
+
+
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)  # \u0000 not itself escaped
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins whole pairs: what is left is half of one

@@ -17,7 +17,7 @@ from governance.findings.forms import UploadForm
 from governance.findings.intake import import_run_create
 from governance.findings.models import ImportRun
 
-COUNT_KEYS = ("created", "updated", "unchanged", "closed", "reopened", "merged", "held_open")
+COUNT_KEYS = ("created", "updated", "unchanged", "closed", "reopened", "merged", "held_open", "repaired")
 
 
 def run_body(run: ImportRun, request) -> dict:

@@ -33,7 +33,7 @@ from governance.findings.search import Terms
 from governance.findings.sla import sla_due
 from governance.findings.stores import Existing, binary_row_formatter, store_for
 from worker.scanners import FORMATS, Incomplete, ParseError, Record, detect
-from worker.scanners._common import HEAD_SIZE
+from worker.scanners._common import HEAD_SIZE, repair_record
 
 REOPEN_FROM = (FindingState.CLOSED, FindingState.FIXED)
 MAX_ATTEMPTS = 5
@@ -54,11 +54,13 @@ class Counts:
     reopened: int = 0
     merged: int = 0  # entries of the report with the fingerprint of an earlier entry: one finding for both
     held_open: int = 0  # open findings the report did not list but did not examine either (incomplete report)
+    repaired: int = 0  # entries with NUL or half UTF-16 pairs, replaced by U+FFFD rather than failing the import
     routed: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "closed": self.closed, "reopened": self.reopened, "merged": self.merged, "held_open": self.held_open}
+                "closed": self.closed, "reopened": self.reopened, "merged": self.merged, "held_open": self.held_open,
+                "repaired": self.repaired}
 
 
 def import_run_claim(run_id: int) -> bool:
@@ -75,17 +77,19 @@ def import_run_execute(run_id: int) -> ImportRun | None:
     if not import_run_claim(run_id):
         return None
     run = ImportRun.objects.select_related("system").get(pk=run_id)
+    stored = run.report.name
     if run.attempts > MAX_ATTEMPTS:
         _fail(run, f"Gave up after {MAX_ATTEMPTS} attempts: the worker kept stopping during this import.")
-        _discard_report(run)
+        _discard_report(run, stored)
         return run
     try:
         with transaction.atomic():
             counts = _ingest(run)
             run.status, run.error, run.counts = ImportRun.Status.DONE, "", counts.as_dict()
             run.finished_at, run.lease_until = timezone.now(), None
+            run.report, run.report_discarded = "", bool(stored)  # the file goes once this commits
             run.save(update_fields=["status", "error", "counts", "finished_at", "lease_until", "detected_format",
-                                    "incomplete"])
+                                    "incomplete", "report", "report_discarded"])
             audit_record(actor=None, action="import.done", obj=run, system=run.system, after=run.counts)
     except ParseError as exc:
         _fail(run, f"The report could not be read: {exc}")
@@ -103,7 +107,7 @@ def import_run_execute(run_id: int) -> ImportRun | None:
     except Exception as exc:  # never leave a run RUNNING on a bug: say why it stopped
         log.exception("Import %s failed", run.pk)
         _fail(run, f"The import stopped on an unexpected error ({type(exc).__name__}: {str(exc)[:300]}).")
-    _discard_report(run)
+    _discard_report(run, stored)
     return run
 
 
@@ -114,22 +118,22 @@ def _data_error(exc: DataError) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def _discard_report(run: ImportRun) -> None:
+def _discard_report(run: ImportRun, name: str) -> None:
     """Once an import has ended, done or failed, its file is deleted: a report may hold secrets (a secret scanner's,
     in any format; a password a SAST tool quotes; one a parser could not even recognise), and nothing reads it again.
-    What is kept: its name, size and sha256, the counts, and the reason it failed (which never quotes the file)."""
-    if not run.report:
-        return
-    run.report.delete(save=False)
-    ImportRun.objects.filter(pk=run.pk).update(report="", report_discarded=True)
-    run.report_discarded = True
+    What is kept: its name, size and sha256, the counts, and the reason it failed (which never quotes the file). The
+    row already says so (the run's final write clears `report`)."""
+    if name:
+        ImportRun._meta.get_field("report").storage.delete(name)
 
 
 def _fail(run: ImportRun, message: str) -> None:
+    discarded = bool(run.report.name)
     ImportRun.objects.filter(pk=run.pk).update(
         status=ImportRun.Status.FAILED, error=message[:2000], finished_at=timezone.now(), lease_until=None, counts={},
+        report="", report_discarded=discarded,
     )
-    run.status, run.error = ImportRun.Status.FAILED, message
+    run.status, run.error, run.report, run.report_discarded = ImportRun.Status.FAILED, message, "", discarded
 
 
 def lock_scopes(scope_keys) -> None:
@@ -200,10 +204,27 @@ def records_write(run: ImportRun, records: list[Record], version: str, router: R
         store.close()
 
 
-def content_hash(r: Record) -> str:
-    body = orjson.dumps([r.title, r.severity, r.tool_severity, r.rule_id, r.location, r.description,
+def _hashed_fields(r: Record) -> bytes:
+    return orjson.dumps([r.title, r.severity, r.tool_severity, r.rule_id, r.location, r.description,
                          r.remediation, r.artifact, r.package, r.line])
-    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def content_hash(r: Record) -> str:
+    return hashlib.blake2b(_hashed_fields(r), digest_size=16).hexdigest()
+
+
+def checked_hash(r: Record) -> tuple[str, bool]:
+    """(content hash, repaired): an entry holding text no database can store (NUL, half a UTF-16 pair) has it replaced
+    by U+FFFD first, instead of failing the whole import (counted as `repaired`). The check rides on the hash: orjson
+    refuses half pairs and escapes NUL, and a raw entry's JSON text shows both as \\u escapes."""
+    try:
+        body = _hashed_fields(r)
+        if b"\\u0000" not in body and "\\u" not in (getattr(r.raw, "json", None) or ""):
+            return hashlib.blake2b(body, digest_size=16).hexdigest(), False
+    except TypeError:  # orjson: a str with half a surrogate pair
+        pass
+    repaired = repair_record(r)
+    return content_hash(r), repaired
 
 
 class Router:
@@ -250,6 +271,7 @@ class Batch:
     words: dict = field(default_factory=dict)  # hash -> word: words met building those rows
     repeats: bool = False  # does it hold (probably) a fingerprint that an earlier batch of the report had?
     merged: int = 0  # entries that repeated a fingerprint of the same batch
+    repaired: int = 0  # entries whose unstorable characters were replaced
     notes: list = field(default_factory=list)  # the parser's Incomplete notes met in this batch
     preparer: "_Preparer | None" = None  # set where the batch is written (it does not travel between processes)
 
@@ -296,15 +318,18 @@ class _Preparer:
         else:
             for r in batch:
                 records[(scope_key(self.router.system_for(r), source), r.fingerprint)] = r
-        hashes = {key: content_hash(r) for key, r in records.items()}
+        hashes, repaired = {}, 0
+        for key, r in records.items():
+            hashes[key], fixed = checked_hash(r)
+            repaired += fixed
         repeats, merged = self._repeats(records), len(batch) - len(records)
         if not self.ahead:
             for r in records.values():
                 r.raw = json_text(r.raw)  # its text travels faster than the dict
-            return Batch(records, hashes, repeats=repeats, merged=merged)
+            return Batch(records, hashes, repeats=repeats, merged=merged, repaired=repaired)
         finish = self._binary_row() if self.binary else tuple
         rows = {key: finish(self._row(key, r, hashes[key], self._terms)) for key, r in records.items()}
-        return Batch(dict.fromkeys(records), hashes, rows, self._terms.new_words(), repeats, merged)
+        return Batch(dict.fromkeys(records), hashes, rows, self._terms.new_words(), repeats, merged, repaired=repaired)
 
     def _repeats(self, records: dict) -> bool:
         """Whether a key of this batch may have been in an earlier one (a false alarm only costs a lookup). A scope
@@ -367,6 +392,7 @@ def _write_batch(store, batch: Batch, counts: Counts) -> None:
     existing = store.existing(batch)
     new_keys, rewrite, reopened = [], [], []
     counts.merged += batch.merged
+    counts.repaired += batch.repaired
     for key, digest in batch.hashes.items():
         old: Existing | None = existing.get(key)
         if old is None:

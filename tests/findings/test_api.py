@@ -69,13 +69,13 @@ def test_post_answers_202_and_does_not_parse(client, engineer, system, django_ca
     detail = client.get(body["url"], **headers).json()
     assert detail["status"] == "queued" and detail["error"] is None
     assert detail["counts"] == {"created": 0, "updated": 0, "unchanged": 0, "closed": 0, "reopened": 0, "merged": 0,
-                                 "held_open": 0}
+                                 "held_open": 0, "repaired": 0}
 
     import_run_execute(run.pk)  # what the worker does
     detail = client.get(body["url"], **headers).json()
     assert detail["status"] == "done"
     assert detail["counts"] == {"created": 9, "updated": 0, "unchanged": 0, "closed": 0, "reopened": 0, "merged": 0,
-                                 "held_open": 0}
+                                 "held_open": 0, "repaired": 0}
     assert detail["system"] == system.slug and detail["source"] == "bandit-ci" and detail["detected_format"] == "sarif"
 
 
@@ -88,7 +88,7 @@ def test_failed_run_shape(client, engineer, system, tmp_path):
     detail = client.get(f"/api/v1/imports/{body['id']}/", **headers).json()
     assert detail["status"] == "failed" and "truncated" in detail["error"]
     assert detail["counts"] == {"created": 0, "updated": 0, "unchanged": 0, "closed": 0, "reopened": 0, "merged": 0,
-                                 "held_open": 0}
+                                 "held_open": 0, "repaired": 0}
 
 
 def test_validation_errors(client, engineer, system, settings):

@@ -111,14 +111,26 @@ def test_a_failing_fork_falls_back_to_a_thread(monkeypatch):
         assert list(got) == [0, 1, 2, 3]
 
 
-def test_the_writer_stopping_early_ends_the_parsing_process(system, settings):
-    """A NUL in the third batch fails the COPY while the parsing process is still ahead: it is killed and reaped."""
+def test_the_writer_stopping_early_ends_the_parsing_process(system, settings, monkeypatch):
+    """The database refuses the third batch while the parsing process is still ahead: it is killed and reaped."""
+    from django.db import DataError
+
+    from governance.findings import stores
+
     settings.RAMPART_IMPORT_BATCH = 5
-    results = [sarif_result(i) for i in range(12)] + [sarif_result(12, message="nul\x00here")]
-    results += [sarif_result(i) for i in range(13, 200)]
+    results = [sarif_result(i) for i in range(200)]
+    calls, insert = [], stores.PostgresStore.insert
+
+    def refusing(self, batch, keys):
+        calls.append(1)
+        if len(calls) == 3:
+            raise DataError("value too long for type character varying(60)")
+        return insert(self, batch, keys)
+
+    monkeypatch.setattr(stores.PostgresStore, "insert", refusing)
     before = children()
     run = run_import(sarif_bytes(results), system=system)
-    assert run.status == ImportRun.Status.FAILED and "NUL" in run.error
+    assert run.status == ImportRun.Status.FAILED and "cannot store" in run.error
     assert not Finding.objects.filter(system=system).exists()
     assert children() == before
 

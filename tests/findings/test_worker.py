@@ -188,7 +188,7 @@ def test_api_import_is_processed_by_the_worker(workers, client, engineer, system
                     ["status"] in ("done", "failed") and b, 30, "the API run to finish")
     assert body["status"] == "done", body
     assert body["counts"] == {"created": 3, "updated": 0, "unchanged": 0, "closed": 0, "reopened": 0,
-                              "merged": 0, "held_open": 0}
+                              "merged": 0, "held_open": 0, "repaired": 0}
 
 
 def heap_bytes() -> int:
@@ -230,7 +230,7 @@ def test_kill_9_mid_import_then_restart_gives_the_same_result(workers, system, o
     assert done.status == ref.status == ImportRun.Status.DONE, (done.error, ref.error)
     assert done.attempts == 2 and ref.attempts == 1
     assert done.counts == ref.counts == {"created": 40_000, "updated": 0, "unchanged": 0, "closed": 0, "reopened": 0,
-                                           "merged": 0, "held_open": 0}
+                                           "merged": 0, "held_open": 0, "repaired": 0}
     assert fingerprints_and_states(scope_key=f"{system.pk}:killed") == \
         fingerprints_and_states(scope_key=f"{other_system.pk}:reference")
     columns = ("fingerprint", "fingerprint_version", "title", "severity", "location", "content_hash", "raw", "line",

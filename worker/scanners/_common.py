@@ -123,7 +123,11 @@ class BracketGuard:
     so thousands of nested levels would take minutes: reject a stream whose
     running count of opening minus closing brackets passes GUARD_BALANCE
     (brackets inside strings are counted too; real reports stay far below).
-    The exact MAX_DEPTH check happens on every entry we keep (cap_raw)."""
+    The exact MAX_DEPTH check happens on every entry we keep (cap_raw).
+
+    It also replaces escapes of half a UTF-16 surrogate pair (\\ud800 alone) by
+    \\ufffd: ijson's C parser turns a lone low half into bytes that are not
+    UTF-8 and stops the whole parse on it. Same length, so positions hold."""
 
     GUARD_BALANCE = 10_000
 
@@ -131,9 +135,14 @@ class BracketGuard:
         self._reader = reader
         self._read = 0
         self._balance = 0
+        self._held = b""  # the end of the last chunk, when an escape may continue in the next one
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._reader.read(size)
+        while True:
+            new = self._reader.read(size)
+            chunk, self._held = _repair_halves(self._held + new, final=not new or size < 0)
+            if chunk or not new:  # b"" only at the end of the stream: ijson takes it for EOF
+                break
         self._read += len(chunk)
         self._balance += chunk.count(b"[") + chunk.count(b"{") - chunk.count(b"]") - chunk.count(b"}")
         if self._balance > self.GUARD_BALANCE:
@@ -142,6 +151,48 @@ class BracketGuard:
 
     def tell(self) -> int:
         return self._read
+
+
+_SURROGATE_START = re.compile(rb"\\[uU][dD][89a-fA-F]")
+_SURROGATE_ESCAPES = re.compile(rb"(\\+)[uU]([dD][89a-fA-F][0-9a-fA-F]{2})(?:\\[uU]([dD][c-fC-F][0-9a-fA-F]{2}))?")
+
+
+def _repair_halves(buf: bytes, final: bool) -> tuple[bytes, bytes]:
+    """(bytes ready for the parser, bytes to keep for the next read): escapes of half a surrogate pair replaced. Near
+    the end of a buffer an escape may be cut, or a high half may be followed by its low half in the next read: those
+    bytes wait (at most 11, plus a run of backslashes)."""
+    limit = len(buf) if final else _before_backslashes(buf, len(buf) - 11)
+    if not _SURROGATE_START.search(buf):  # the usual case: nothing to repair
+        return buf[:limit], buf[limit:]
+    out, pos = [], 0
+    for m in _SURROGATE_ESCAPES.finditer(buf):
+        if m.start() >= limit:
+            break
+        if not final and (m.end() > limit or len(buf) - m.end() < 6):  # its low half may come next: decide later
+            limit = m.start()
+            break
+        out += [buf[pos:m.start()], _replace_half(m)]
+        pos = m.end()
+    out.append(buf[pos:limit])
+    return b"".join(out), buf[limit:]
+
+
+def _before_backslashes(buf: bytes, limit: int) -> int:
+    """The limit moved back so that a run of backslashes (whose parity decides what follows) is not cut."""
+    limit = max(0, limit)
+    while limit > 0 and buf[limit - 1] == 0x5C:
+        limit -= 1
+    return limit
+
+
+def _replace_half(m: re.Match) -> bytes:
+    slashes, first, low = m.group(1), int(m.group(2), 16), m.group(3)
+    if len(slashes) % 2 == 0:  # the backslash is itself escaped: plain text, not an escape
+        return m.group(0)
+    if first <= 0xDBFF and low:  # a whole pair
+        return m.group(0)
+    fixed = slashes[:-1] + b"\\ufffd"
+    return fixed + (b"\\ufffd" if low else b"")  # a low half after a low half is alone too
 
 
 def json_items(reader: BinaryIO, prefix: str) -> Iterator:
@@ -322,6 +373,46 @@ def _dumps(entry) -> str:
         return json.dumps(entry, default=str, check_circular=False, separators=(",", ":"))
     except RecursionError:
         raise ParseError(f"JSON nesting deeper than {MAX_DEPTH} levels") from None
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (no database text holds it) and halves of UTF-16 pairs
+TEXT_FIELDS = ("tool", "title", "tool_severity", "rule_id", "location", "description", "remediation", "artifact",
+               "package")
+
+
+def repair_record(record) -> bool:
+    """Replace what no database text can hold (NUL, half a UTF-16 surrogate pair) by U+FFFD in a record's texts and
+    raw entry, in place. Returns whether anything was replaced. The check is one scan of the raw entry's JSON text
+    and of the fields' text (callers run it on the entries that look suspect only: see may_need_repair)."""
+    changed = False
+    for name in TEXT_FIELDS:
+        value = getattr(record, name)
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            setattr(record, name, _UNSTORABLE.sub("\ufffd", value))
+            changed = True
+    raw = record.raw
+    text = getattr(raw, "json", None)
+    if text is not None and ("\\u0000" in text or _ESCAPED_HALF.search(text) or _UNSTORABLE.search(text)):
+        record.raw = cap_raw(_repaired(json.loads(text)))
+        changed = True
+    elif text is None and isinstance(raw, dict):
+        fixed = _repaired(raw)
+        changed = changed or fixed != raw
+        record.raw = fixed
+    return changed
+
+
+_ESCAPED_HALF = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # in JSON text written with ensure_ascii
+
+
+def _repaired(value):
+    if type(value) is str:
+        return _UNSTORABLE.sub("\ufffd", value)
+    if type(value) is dict:
+        return {_repaired(k): _repaired(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_repaired(v) for v in value]
+    return value
 
 
 def clip(text, limit: int = 2000) -> str:
