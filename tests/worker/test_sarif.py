@@ -68,3 +68,25 @@ def test_big_raw_entries_are_capped():
     assert rec.raw["_truncated"] is True
     assert len(json.dumps(rec.raw)) < 9000
     assert rec.severity == "medium" and rec.tool_severity == "warning"
+
+
+def test_rules_past_the_memory_limit_move_to_disk_and_read_the_same(monkeypatch):
+    """A report's rules are kept in bounded memory (bench/parse_shapes.py: a million rules peak at ~45 MiB)."""
+    from worker.scanners import sarif_rules
+
+    expected = records("sarif/codeql-semgrep-multirun.sarif", "sarif") + records("sarif/bandit.sarif", "sarif")
+    monkeypatch.setattr(sarif_rules.RuleStore, "MEMORY_LIMIT", 1)
+    spilled = []
+    real_spill = sarif_rules.RuleStore._spill
+    monkeypatch.setattr(sarif_rules.RuleStore, "_spill", lambda self: (spilled.append(1), real_spill(self)))
+    got = records("sarif/codeql-semgrep-multirun.sarif", "sarif") + records("sarif/bandit.sarif", "sarif")
+    assert spilled and got == expected
+
+
+def test_rules_are_streamed_not_built_as_one_driver():
+    """The driver is never built whole: a rule list that is not a list of objects is skipped, not fatal."""
+    doc = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "t", "rules": ["odd", {"id": "R1",
+           "shortDescription": {"text": "Rule one"}}]}}, "results": [{"ruleId": "R1", "message": {"text": "m"}},
+                                                                    {"ruleIndex": 1, "message": {"text": "n"}}]}]}
+    first, second = sarif.parse(io.BytesIO(json.dumps(doc).encode()))
+    assert first.title == second.title == "Rule one"

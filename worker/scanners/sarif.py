@@ -24,13 +24,10 @@ matter; the very same entry twice (same line) is one finding, counted merged.
 from __future__ import annotations
 
 import re
-from operator import itemgetter
 from typing import BinaryIO, Iterator
 
-import ijson
-
-from . import _common as c, secrets
-from .base import Incomplete, ParseError, Record
+from . import _common as c, sarif_rules, secrets
+from .base import Incomplete, Record
 
 FORMAT = "sarif"
 FINGERPRINT_VERSION = 1
@@ -50,16 +47,16 @@ def parse(stream: BinaryIO) -> Iterator[Record | Incomplete]:
         reader = c.spooled_copy(reader)
     start = reader.tell()
     scan = _scan(reader)
-    runs, counts = _single_run(reader, scan), None
+    # The usual report has one run whose tool comes before its results: reading up to the end of its driver is
+    # enough. A plain byte count tells (one "driver" and one "results" key in the file; any doubt reads it all).
+    first_only = scan["drivers"] == 1 and scan["results"] == 1
+    runs = [_run_info(run) for run in sarif_rules.read_runs(reader, _rule_info, first_only=first_only)]
     reader.seek(start)
-    if runs is None:
-        runs = [_run_info(d) for d in c.json_items(reader, "runs.item.tool.driver")]
-        if len(runs) > 1:
-            reader.seek(start)
-            counts = _results_per_run(reader)
-        reader.seek(start)
+    counts = None if first_only or len(runs) < 2 else [run["results"] for run in runs]
     return _records(reader, runs, counts, scan["failed"])
 
+
+_NO_RUN = {"tool": "sarif", "rules": sarif_rules.RunRules(sarif_rules.RuleStore(), 0), "results": 0, "secrets": False}
 
 # An invocation that says the tool did not run to the end (SARIF 3.20.14): its results are not the whole story.
 _FAILED_RUN = re.compile(rb'(?<!\\)"executionSuccessful"\s*:\s*false')
@@ -78,20 +75,6 @@ def _scan(reader) -> dict:
     return {"drivers": keys[b'"driver"'], "results": keys[b'"results"'], "failed": failed}
 
 
-def _single_run(reader, scan: dict) -> list[dict] | None:
-    """The usual report has one run whose tool comes before its results: then reading up to the end of its
-    driver is enough, instead of a whole pass of the JSON parser over the file for the drivers. A plain byte
-    count tells (one "driver" key and one "results" key in the whole file; any doubt takes the long way)."""
-    start = reader.tell()
-    if scan["drivers"] != 1 or scan["results"] != 1:
-        return None
-    reader.seek(start)
-    drivers = c.json_items(reader, "runs.item.tool.driver")
-    driver = next(drivers, None)
-    drivers.close()
-    return [_run_info(driver)] if driver is not None else None
-
-
 def _records(reader, runs, counts, failed: bool) -> Iterator[Record | Incomplete]:
     run_index, left = 0, (counts[0] if counts else None)
     occurrences = c.Occurrences()
@@ -104,49 +87,27 @@ def _records(reader, runs, counts, failed: bool) -> Iterator[Record | Incomplete
                 run_index += 1
                 left = counts[run_index]
             left -= 1
-        run = runs[run_index] if run_index < len(runs) else _run_info({})
+        run = runs[run_index] if run_index < len(runs) else _NO_RUN
         c.expect(isinstance(result, dict), "SARIF result is not a JSON object")
         yield _record(result, run, occurrences)
 
 
-def _results_per_run(reader) -> list[int]:
-    """Count results per run without building them (the filtering runs in C)."""
-    wanted = {("runs.item", "start_map"), ("runs.item.results.item", "start_map")}
-    counts: list[int] = []
-    reader = c.BracketGuard(reader)
-    try:
-        for prefix, _ in filter(wanted.__contains__, map(itemgetter(0, 1), ijson.parse(reader))):
-            if prefix == "runs.item":
-                counts.append(0)
-            else:
-                counts[-1] += 1
-    except ijson.JSONError as exc:
-        raise c.json_error(exc, reader) from None
-    return counts
-
-
-def _run_info(driver) -> dict:
-    if not isinstance(driver, dict):
-        raise ParseError("SARIF runs[].tool.driver is not a JSON object")
-    rules, by_index = {}, []
-    for rule in driver.get("rules") or []:
-        if isinstance(rule, dict):
-            info = _rule_info(rule)
-            rules[info["id"]] = info
-            by_index.append(info)
-    name = str(driver.get("name") or "sarif")
-    return {"tool": name, "rules": rules, "by_index": by_index, "secrets": secrets.is_secret_tool(name)}
+def _run_info(run: dict) -> dict:
+    """A run as sarif_rules read it: its tool's name and its rules (a RuleIndex), and how many results it has."""
+    name = run["tool"] or "sarif"
+    return {**run, "tool": name, "secrets": secrets.is_secret_tool(name)}
 
 
 def _rule_info(rule: dict) -> dict:
+    """What a finding needs of a rule, its texts clipped (a million rules stay small)."""
     props = rule.get("properties") or {}
     text = lambda key: ((rule.get(key) or {}).get("text") or "") if isinstance(rule.get(key), dict) else ""
     return {
         "id": str(rule.get("id") or ""),
-        "name": str(rule.get("name") or ""),
-        "short": text("shortDescription"),
-        "full": text("fullDescription"),
-        "help": text("help") or str(rule.get("helpUri") or ""),
+        "name": c.clip(rule.get("name") or "", 300),
+        "short": c.clip(text("shortDescription"), 300),
+        "full": c.clip(text("fullDescription")),
+        "help": c.clip(text("help") or str(rule.get("helpUri") or "")),
         "security_severity": props.get("security-severity") if isinstance(props, dict) else None,
         "level": ((rule.get("defaultConfiguration") or {}).get("level") or ""),
         "secret": secrets.is_secret_rule(rule.get("id"), rule.get("name"), text("shortDescription"),
@@ -158,8 +119,8 @@ def _rule_for(result: dict, run: dict) -> dict:
     rule_id = str(result.get("ruleId") or (result.get("rule") or {}).get("id") or "")
     rule = run["rules"].get(rule_id)
     index = result.get("ruleIndex")
-    if rule is None and isinstance(index, int) and 0 <= index < len(run["by_index"]):
-        rule = run["by_index"][index]
+    if rule is None and isinstance(index, int) and not isinstance(index, bool):
+        rule = run["rules"].at(index)
     return rule or {"id": rule_id, "name": "", "short": "", "full": "", "help": "",
                     "security_severity": None, "level": "", "secret": secrets.is_secret_rule(rule_id)}
 
