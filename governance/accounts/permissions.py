@@ -51,6 +51,12 @@ def can_edit_system(user, system) -> bool:
     )
 
 
+def can_lower_tier(user, system) -> bool:
+    """Lowering a system's risk tier loosens its release gate: the system's product owner, a CISO or an admin only."""
+    return (user.has_perm("risks.decide_any") or user.has_perm("accounts.manage_users")
+            or (user.has_perm("risks.decide_own") and _owns(user, system)))
+
+
 def can_edit_ownership(user, system=None) -> bool:
     """Ownership (business and technical owner) is for CISOs and admins only."""
     return user.has_perm("inventory.change_ownership")

@@ -65,3 +65,11 @@ def system_detail(slug: str) -> AISystem:
         .prefetch_related("models", "datasets")
         .get(slug=slug)
     )
+
+
+def last_tier_lowering(system):
+    """The latest audited lowering of the system's risk tier (it loosened the release gate), or None."""
+    from governance.audit.models import AuditEvent
+
+    return (AuditEvent.objects.filter(system=system, action="system.tier_lowered").select_related("actor")
+            .order_by("-seq").first())

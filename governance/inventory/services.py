@@ -1,9 +1,11 @@
 """Every write to the inventory goes through here, inside a transaction, with an audit event."""
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from governance.accounts import permissions as perms
 from governance.accounts.models import User
 from governance.audit.services import audit_record, snapshot
 from governance.inventory.models import AIModel, AISystem, Dataset
@@ -19,9 +21,18 @@ def system_create(*, actor: User, data: dict) -> AISystem:
     return system
 
 
+TIER_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
 @transaction.atomic
 def system_update(*, actor: User, system: AISystem, data: dict) -> AISystem:
+    """A lowered risk tier loosens the release gate (governance.risks.gate): only the product owner, a CISO or an
+    admin may lower it, and it is audited as such (the system page shows the latest)."""
     system = AISystem.objects.select_for_update().get(pk=system.pk)
+    lowered = TIER_RANK.get(data.get("risk_tier"), 99) < TIER_RANK.get(system.risk_tier, 0)
+    if lowered and not perms.can_lower_tier(actor, system):
+        raise PermissionDenied("Only the system's product owner or a CISO can lower its risk tier: it loosens the "
+                               "release gate. Ask them, or raise it instead.")
     before = snapshot(system)
     for field, value in data.items():
         setattr(system, field, value)
@@ -33,6 +44,9 @@ def system_update(*, actor: User, system: AISystem, data: dict) -> AISystem:
             actor=actor, action="system.update", obj=system, system=system,
             before={k: before.get(k) for k in changed}, after=changed,
         )
+    if lowered:
+        audit_record(actor=actor, action="system.tier_lowered", obj=system, system=system,
+                     before={"risk_tier": before["risk_tier"]}, after={"risk_tier": system.risk_tier})
     return system
 
 

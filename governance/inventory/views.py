@@ -60,6 +60,7 @@ def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "history": system_history(system, limit=20),
         "last_exercised": last_exercised(system),
         "gate": release_gate.evaluate(system),
+        "tier_lowered": selectors.last_tier_lowering(system),
         "gate_policy": (policy := gate_policy(system.risk_tier)),
         "gate_required": [(ident, status, AssessmentStatus(status).label)
                           for ident, status in release_gate.required_subcategories(system, policy)],
@@ -96,9 +97,13 @@ def system_edit(request: HttpRequest, slug: str) -> HttpResponse:
                         may_edit_ownership=perms.can_edit_ownership(request.user, system))
     if request.method == "POST" and form.is_valid():
         data = {name: form.cleaned_data[name] for name in form.changed_data if not form.fields[name].disabled}
-        system = services.system_update(actor=request.user, system=system, data=data)
-        messages.success(request, "Changes saved.")
-        return redirect(system)
+        try:
+            system = services.system_update(actor=request.user, system=system, data=data)
+        except PermissionDenied as exc:  # a tier only the owner or a CISO may lower: say so on the field
+            form.add_error("risk_tier", str(exc))
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect(system)
     if request.method == "POST":
         system.refresh_from_db()  # the form mutated the instance while validating
     return render(request, "inventory/form.html", {"form": form, "system": system}, status=400 if form.errors else 200)

@@ -76,10 +76,15 @@ def risk_update(*, actor, risk: Risk, data: dict, relations: dict | None = None)
     if risk.status == RiskStatus.CLOSED:
         raise ValidationError("This risk is closed; closed risks are kept as they were.")
     before = _risk_state(risk)
+    rank_before = risk.residual_rank
     for name in RISK_FIELDS:
         if name in data:
             setattr(risk, name, data[name])
     apply_levels(risk, get_matrix())
+    if risk.residual_rank < rank_before and not perms.can_decide(actor, risk.system) and \
+            Decision.objects.in_force(timezone.now()).filter(risk=risk).exists():
+        raise PermissionDenied("This risk is signed off: lowering its residual rating is the product owner's or a "
+                               "CISO's decision (it would outlast the acceptance). Raising it is open to you.")
     risk.save()
     _set_relations(risk, relations or {})
     after = _risk_state(risk)

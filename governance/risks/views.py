@@ -148,6 +148,8 @@ def risk_edit(request: HttpRequest, ref: str) -> HttpResponse:
             risk = services.risk_update(actor=request.user, risk=risk, data=form.service_data(), relations=form.relations())
         except ValidationError as exc:
             _add_errors(form, exc)
+        except PermissionDenied as exc:  # a signed-off rating only its decider may lower: say so on the form
+            form.add_error(None, str(exc))
         else:
             messages.success(request, "Changes saved.")
             return redirect(risk)

@@ -295,3 +295,21 @@ def test_warning_claims_before_sending(owner, engineer, system, mailoutbox):
     decision = accept(risk, owner, days=3)
     Decision.objects.filter(pk=decision.pk).update(expiry_warned_at=timezone.now())  # another run claimed it
     assert services.acceptances_warn() == 0 and mailoutbox == []
+
+
+def test_only_the_decider_lowers_the_rating_of_a_signed_off_risk(engineer, owner, system):
+    """Lowered by an engineer, it would outlast its acceptance: once that expired, the gate would say go unasked."""
+    from django.core.exceptions import PermissionDenied
+
+    from tests.risks.conftest import accept, rated
+
+    risk = rated(engineer, system, residual=(4, 4))
+    accept(risk, owner)
+    with pytest.raises(PermissionDenied):
+        services.risk_update(actor=engineer, risk=risk, data={"residual_likelihood": 1, "residual_impact": 1})
+    risk.refresh_from_db()
+    assert risk.residual_likelihood == 4
+    services.risk_update(actor=engineer, risk=risk, data={"residual_likelihood": 5, "residual_impact": 5})  # raising
+    services.risk_update(actor=owner, risk=risk, data={"residual_likelihood": 1, "residual_impact": 1})
+    risk.refresh_from_db()
+    assert risk.residual_likelihood == 1

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -295,7 +296,9 @@ def test_decision_snapshot_shown_and_changed_since_flagged(client, owner, engine
     client.force_login(owner)
     body = client.get(risk.get_absolute_url()).content.decode()
     assert decision.snapshot_sha256 in body and "matches what was signed" in body
-    services.risk_update(actor=engineer, risk=risk, data={"title": "Quietly softened", "residual_likelihood": 1})
+    with pytest.raises(PermissionDenied):  # a signed-off rating: only its decider may lower it
+        services.risk_update(actor=engineer, risk=risk, data={"title": "Quietly softened", "residual_likelihood": 1})
+    services.risk_update(actor=owner, risk=risk, data={"title": "Quietly softened", "residual_likelihood": 1})
     body = client.get(risk.get_absolute_url()).content.decode()
     assert "changed since decision" in body
     assert "Prompt injection via retrieved pages" in body  # what was signed is still shown
