@@ -43,8 +43,10 @@ def rows(risks, matrix) -> list[list]:
 
 
 def to_csv(data: list[list]) -> str:
+    """Every text cell quoted: a spreadsheet in a locale whose separator is ";" would otherwise split "x;=1+1;" and
+    evaluate its second part. Numbers stay bare."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(COLUMNS)
     for row in data:
         writer.writerow(["" if v is None else neutralise(v.isoformat() if isinstance(v, (date, datetime)) else v)

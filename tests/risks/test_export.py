@@ -81,3 +81,14 @@ def test_export_uses_the_list_filters(client, ciso, hostile):
 def test_every_role_may_export_what_they_may_read(client, hostile, role, request):
     client.force_login(request.getfixturevalue(role))
     assert len(csv_rows(client.get(reverse("risks:export-csv")))) == 1 + len(HOSTILE) + 1
+
+
+def test_csv_quotes_every_text_cell(client, ciso, engineer, system):
+    """In a ";" locale Excel split an unquoted x;=1+1; and evaluated =1+1."""
+    rated(engineer, system, title="x;=1+1;", description='say "hi";=2+2')
+    client.force_login(ciso)
+    lines = client.get(reverse("risks:export-csv")).content.decode().splitlines()
+    assert all(line.startswith('"') for line in lines)  # the header and the ref column are quoted text
+    assert '"x;=1+1;"' in lines[1] and '"say ""hi"";=2+2"' in lines[1]
+    cells = next(csv.reader(io.StringIO(lines[1])))
+    assert cells[1] == "x;=1+1;"  # read back whole
