@@ -89,3 +89,26 @@ def parse_sla(raw: str) -> dict[str, int]:
             raise ImproperlyConfigured(f"RAMPART_SLA_DAYS: {part!r} should look like 'high=30'.")
         result[name.strip()] = int(days)
     return result
+
+
+def env_secret(name: str, min_length: int = 32) -> str:
+    """An optional key: empty when unset, refused when set but shorter than min_length characters."""
+    value = env(name, "")
+    if value and len(value) < min_length:
+        raise ImproperlyConfigured(f"{name} is {len(value)} characters long; use at least {min_length} random ones.")
+    return value
+
+
+def env_file(name: str) -> Path | None:
+    """An optional absolute file path; None when unset or empty."""
+    value = env(name, "")
+    if value and not Path(value).is_absolute():
+        raise ImproperlyConfigured(f"{name}={value!r} must be an absolute path.")
+    return Path(value) if value else None
+
+
+def env_positive(name: str, default: int) -> int:
+    value = env(name, default, cast=int)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name}={value} must be at least 1.")
+    return value

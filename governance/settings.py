@@ -1,7 +1,8 @@
 """Rampart settings. Every deployment knob comes from the environment (see README)."""
 from pathlib import Path
 
-from governance.envconfig import database_from_url, embedded_secret_key, env, parse_sla
+from governance.envconfig import (database_from_url, embedded_secret_key, env, env_file, env_positive, env_secret,
+                                   parse_sla)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env("RAMPART_VAR_DIR", str(BASE_DIR / "var")))
@@ -143,6 +144,13 @@ RAMPART_LOGIN_LOCKOUT_SECONDS = env("RAMPART_LOGIN_LOCKOUT_SECONDS", 900, cast=i
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "rampart@localhost")
+# Audit trail (README, "Security"): the chain's MAC key (empty = derived from SECRET_KEY) and earlier keys still
+# accepted; checkpoints of the chain's end go to the log, and to this file and these addresses, every N seconds.
+RAMPART_AUDIT_KEY = env_secret("RAMPART_AUDIT_KEY")
+RAMPART_AUDIT_KEY_FALLBACKS = env("RAMPART_AUDIT_KEY_FALLBACKS", [], cast=list)
+RAMPART_AUDIT_CHECKPOINT_FILE = env_file("RAMPART_AUDIT_CHECKPOINT_FILE")
+RAMPART_AUDIT_CHECKPOINT_EMAIL = env("RAMPART_AUDIT_CHECKPOINT_EMAIL", [], cast=list)
+RAMPART_AUDIT_CHECKPOINT_SECONDS = env_positive("RAMPART_AUDIT_CHECKPOINT_SECONDS", 300)
 
 # Celery. Embedded default: a broker on the file system, needing no server.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://localhost/")
@@ -174,6 +182,7 @@ CELERY_BEAT_SCHEDULE = {
     "lineage-connectors": {"task": "worker.tasks.lineage_connectors_due", "schedule": 60.0},
     "acceptances-expire": {"task": "worker.tasks.acceptances_expire", "schedule": 300.0},
     "exercises-release-due": {"task": "worker.tasks.exercises_release_due", "schedule": 15.0},
+    "audit-checkpoint": {"task": "worker.tasks.audit_checkpoint", "schedule": float(RAMPART_AUDIT_CHECKPOINT_SECONDS)},
 }
 
 REST_FRAMEWORK = {

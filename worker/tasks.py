@@ -97,3 +97,12 @@ def pull_source_now(source_id: int) -> str:
     from governance.findings.pull import source_pull
 
     return source_pull(source_id)
+
+
+@shared_task(acks_late=True)
+def audit_checkpoint() -> int:
+    """Beat: record the audit chain's end outside the database (refused, and e-mailed, if it does not verify)."""
+    from governance.audit.checkpoints import checkpoint_now
+
+    checkpoint = checkpoint_now()
+    return checkpoint.seq if checkpoint else 0

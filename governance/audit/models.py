@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-import hashlib
 import json
+from datetime import timezone as dt_timezone
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -15,6 +16,8 @@ class AuditHead(models.Model):
 
     seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    legacy_seq = models.BigIntegerField(default=0, help_text="Events up to here may be legacy (version 1).")
+    seal = models.CharField(max_length=64, blank=True, help_text="Keyed MAC of seq, last_hash and legacy_seq.")
 
 
 class AuditEvent(models.Model):
@@ -23,6 +26,7 @@ class AuditEvent(models.Model):
     seq = models.BigIntegerField(unique=True)
     at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_key = models.CharField(max_length=64, blank=True, help_text="User id when written, hashed.")
     actor_label = models.CharField(max_length=254, help_text="Email or 'system' when written.")
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
@@ -36,6 +40,7 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    hash_version = models.PositiveSmallIntegerField(default=2, help_text="1: SHA-256 (legacy); 2: keyed MAC.")
 
     class Meta:
         ordering = ["seq"]
@@ -45,20 +50,47 @@ class AuditEvent(models.Model):
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
 
     def payload(self) -> str:
-        """The canonical text that the hash covers."""
+        """The canonical text that the hash covers (what it covers depends on the event's hash version)."""
+        if self.hash_version == 1:
+            body = {
+                "seq": self.seq,
+                "at": self.at.isoformat(),
+                "actor": self.actor_label,
+                "action": self.action,
+                "object_type": self.object_type,
+                "object_id": self.object_id,
+                "object_repr": self.object_repr,
+                "system": self.system_key,
+                "before": self.before,
+                "after": self.after,
+            }
+            return json.dumps(body, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":"))
+        # Every column but the row id; actor_id and system_id are checked against actor_key and system_key
+        # (the keys stay when a deleted user or system nulls the foreign key).
         body = {
+            "v": self.hash_version,
             "seq": self.seq,
-            "at": self.at.isoformat(),
-            "actor": self.actor_label,
+            "at": self.at.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "actor_key": self.actor_key,
+            "actor_label": self.actor_label,
             "action": self.action,
             "object_type": self.object_type,
             "object_id": self.object_id,
             "object_repr": self.object_repr,
-            "system": self.system_key,
-            "before": self.before,
-            "after": self.after,
+            "system_key": self.system_key,
+            "before": _canonical_numbers(self.before),
+            "after": _canonical_numbers(self.after),
+            "prev_hash": self.prev_hash,
         }
-        return json.dumps(body, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":"))
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
-    def compute_hash(self) -> str:
-        return hashlib.sha256((self.prev_hash + self.payload()).encode()).hexdigest()
+
+def _canonical_numbers(value):
+    """Integral floats as the integers PostgreSQL's jsonb gives back (1.0 -> 1, 1e16 -> 10000000000000000)."""
+    if isinstance(value, float):
+        return int(Decimal(repr(value))) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {k: _canonical_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical_numbers(v) for v in value]
+    return value

@@ -7,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
+from governance.audit.chain import event_digest, head_seal, signing_key
 from governance.audit.models import AuditEvent, AuditHead
 
 
@@ -43,10 +44,12 @@ def audit_record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record() must run inside the write's transaction")
     head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
+    user = actor if getattr(actor, "pk", None) else None
     event = AuditEvent(
         seq=head.seq + 1,
         at=timezone.now(),
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=user,
+        actor_key=str(user.pk) if user is not None else "",
         actor_label=getattr(actor, "email", None) or "system",
         action=action,
         object_type=obj._meta.label_lower,
@@ -58,8 +61,10 @@ def audit_record(
         after=_jsonable(after),
         prev_hash=head.last_hash,
     )
-    event.hash = event.compute_hash()
+    key = signing_key()
+    event.hash = event_digest(event, key)
     event.save(force_insert=True)
     head.seq, head.last_hash = event.seq, event.hash
-    head.save(update_fields=["seq", "last_hash"])
+    head.seal = head_seal(head, key)
+    head.save(update_fields=["seq", "last_hash", "seal"])
     return event
