@@ -38,6 +38,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "governance.middleware.ContentSecurityPolicyMiddleware",  # script only from our static files
     "governance.middleware.RequestSizeLimitMiddleware",  # before anything reads (and spools) the body
     "governance.middleware.HostileInputMiddleware",  # NUL, lone surrogates, deep JSON: 400 before any view
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -31,3 +31,31 @@
     });
   }, 1000);
 })();
+
+// Behaviour the templates ask for with data attributes (the Content-Security-Policy allows no inline script):
+// data-confirm="question" on a button, data-autosubmit on a select, data-select-all="name" on a checkbox, data-print.
+(function () {
+  document.addEventListener("click", function (event) {
+    var confirmer = event.target.closest("[data-confirm]");
+    if (confirmer && !window.confirm(confirmer.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+    var printer = event.target.closest("[data-print]");
+    if (printer) window.print();
+  }, true);
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el.matches("select[data-autosubmit]") && el.form) el.form.requestSubmit ? el.form.requestSubmit() : el.form.submit();
+    if (el.matches("input[data-select-all]")) {
+      var scope = el.closest("form") || document;
+      scope.querySelectorAll("input[name='" + el.dataset.selectAll + "']").forEach(function (c) { c.checked = el.checked; });
+    }
+  });
+})();
+
+// data-reset-on-success on an htmx form: empty it once its request succeeded (instead of an inline hx-on handler).
+document.addEventListener("htmx:afterRequest", function (event) {
+  var form = event.target.closest && event.target.closest("form[data-reset-on-success]");
+  if (form && event.detail.successful) form.reset();
+});
