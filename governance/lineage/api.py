@@ -26,7 +26,8 @@ class RawJSONParser(BaseParser):
 
 
 def _bad(message: str) -> Response:
-    return Response({"error": message}, status=status.HTTP_400_BAD_REQUEST)
+    """"detail" as every API error says it; "error" kept for the clients written against the earlier answers."""
+    return Response({"detail": message, "error": message}, status=status.HTTP_400_BAD_REQUEST)
 
 
 @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
