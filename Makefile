@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test pytest setup-run setup-test migrate clean
+.PHONY: run test test-fast pytest setup-run setup-test migrate clean
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -50,6 +50,11 @@ setup-test: $(VENV)/.dev-installed
 
 test: setup-test
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest -q $(ARGS)
+
+# The inner loop: everything but the browser, real-worker and MLflow-server tests. `make test` stays the whole suite.
+test-fast: $(VENV)/.dev-installed
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest -q \
+	  -m "not browser and not worker" --ignore=tests/lineage/test_mlflow.py $(ARGS)
 
 # Run part of the suite without the set-up steps: make pytest ARGS="tests/inventory -x"
 pytest:

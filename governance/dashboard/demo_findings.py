@@ -1,21 +1,22 @@
-"""Demo scanner imports for `make run`: the real tool outputs kept under tests/data/scanners/."""
+"""Demo scanner imports for `make run`: real tool outputs shipped with the product in demo_reports/ (copies of the
+samples under tests/data/scanners, whose README says how each was made; the Docker image leaves tests/ out)."""
 from __future__ import annotations
 
-from django.conf import settings
+from pathlib import Path
 
 from governance.findings.ingest import import_run_execute
 from governance.findings.intake import import_run_create
 from governance.findings.models import ImportRun
 from governance.inventory.models import AISystem
 
-SAMPLES = settings.BASE_DIR / "tests" / "data" / "scanners"
+SAMPLES = Path(__file__).resolve().parent / "demo_reports"
 DEMO_IMPORTS = [  # (system slug, source, sample file)
-    ("code-review-agent", "bandit-main", "sarif/bandit.sarif"),
-    ("code-review-agent", "gitleaks", "gitleaks/gitleaks-report.json"),
-    ("fraud-scoring", "modelscan-registry", "modelscan/modelscan-0.8.8.json"),
-    ("support-copilot", "trufflehog", "trufflehog/trufflehog-git.jsonl"),
-    ("support-copilot", "pip-audit", "pip_audit/pip-audit-vulns.json"),
-    ("public-docs-chatbot", "garak-nightly", "garak/garak.report.jsonl"),
+    ("code-review-agent", "bandit-main", "bandit.sarif"),
+    ("code-review-agent", "gitleaks", "gitleaks-report.json"),
+    ("fraud-scoring", "modelscan-registry", "modelscan-0.8.8.json"),
+    ("support-copilot", "trufflehog", "trufflehog-git.jsonl"),
+    ("support-copilot", "pip-audit", "pip-audit-vulns.json"),
+    ("public-docs-chatbot", "garak-nightly", "garak.report.jsonl"),
 ]
 
 

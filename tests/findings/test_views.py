@@ -204,7 +204,7 @@ def test_history_on_the_detail_page(client, engineer, findings):
     client.force_login(engineer)
     bulk(client, [findings[0].pk], action="false_positive", reason="vendored code")
     body = client.get(f"/findings/{findings[0].pk}/").content.decode()
-    assert "vendored code" in body and engineer.full_name in body or engineer.email in body
+    assert "vendored code" in body and (engineer.full_name in body or engineer.email in body)
 
 
 # --- hostile scanner text ------------------------------------------------------------------------

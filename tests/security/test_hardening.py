@@ -178,10 +178,11 @@ def test_api_tokens_are_stored_as_a_hash_and_revocation_is_immediate(owner, syst
     assert plain not in profile and row["token_hash"] not in profile
 
 
-def test_connector_credentials_are_never_shown_back(ciso, admin_user):
+def test_connector_credentials_are_never_shown_back(ciso, admin_user, settings):
     from governance.lineage import connectors
     from governance.lineage.models import Connector
 
+    settings.RAMPART_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]  # an operator's choice: loopback is refused otherwise
     connectors.connector_save(actor=ciso, connector=None, credential="s3cr3t-marquez-token", data={
         "kind": Connector.Kind.MARQUEZ, "name": "marquez", "base_url": "http://127.0.0.1:9/",
         "auth": Connector.Auth.BEARER, "every_minutes": 60, "enabled": True})
