@@ -188,11 +188,13 @@ class Finding(models.Model):
 
     @property
     def reported_at(self):
-        """When a scanner last reported it: the latest import of its scope, unless it has gone from that report."""
+        """When a scanner last reported it: the latest import of its scope, unless it has gone from that report.
+        Needs `scope_seen`, which selectors.with_reported_at annotates (no hidden query per row)."""
         if self.gone:
             return self.last_seen
-        if not hasattr(self, "scope_seen"):  # annotated by the selectors; otherwise ask
-            self.scope_seen = FindingScope.objects.filter(key=self.scope_key).values_list("last_seen", flat=True).first()
+        if not hasattr(self, "scope_seen"):
+            raise AttributeError("Finding.reported_at needs the scope_seen annotation: read it through "
+                                 "governance.findings.selectors.with_reported_at().")
         return max(self.last_seen, self.scope_seen) if self.scope_seen else self.last_seen
 
     @property

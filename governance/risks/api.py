@@ -78,9 +78,6 @@ class RiskSerializer(serializers.ModelSerializer):
             if (merged[lk] is None) != (merged[im] is None):
                 missing = im if merged[im] is None else lk
                 errors[missing] = f"Rate both likelihood and impact of the {side} risk, or neither (not rated)."
-        system = attrs.get("system") or getattr(self.instance, "system", None)
-        if system is not None and any(f.system_id != system.pk for f in attrs.get("findings") or ()):
-            errors["findings"] = "A risk only gathers findings of its own system; some of these belong to another."
         if errors:
             raise ValidationError(errors)
         return attrs
@@ -112,7 +109,10 @@ def risk_list(request: Request) -> Response:
     system = data.pop("system")
     if not perms.can_manage_risks(request.user, system):
         raise PermissionDenied("You may not add risks to this system.")
-    risk = services.risk_create(actor=request.user, system=system, data=data, relations=relations)
+    try:
+        risk = services.risk_create(actor=request.user, system=system, data=data, relations=relations)
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     return Response(RiskSerializer(risk, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 

@@ -110,11 +110,10 @@ class RiskForm(forms.Form):
         ids = parse_ids(data.get("findings", ""))
         system = data.get("system") or (self.risk.system if self.risk else None)
         self.finding_objects = []
-        if ids and system is not None:
-            self.finding_objects = list(Finding.objects.filter(pk__in=ids, system=system))
+        if ids and system is not None:  # whose system they belong to is the service's rule (services._own_findings)
+            self.finding_objects = list(Finding.objects.filter(pk__in=ids))
             if len(self.finding_objects) != len(set(ids)):
-                self.add_error("system", "Some selected findings belong to another system (or no longer exist); "
-                                         "a risk only gathers findings of its own system.")
+                self.add_error(None, "Some selected findings no longer exist.")
         return data
 
     def service_data(self) -> dict:

@@ -50,9 +50,19 @@ def _risk_state(risk: Risk) -> dict:
 
 
 def _set_relations(risk: Risk, relations: dict) -> None:
+    if relations.get("findings"):
+        _own_findings(risk, relations["findings"])
     for name in ("rmf_subcategories", "references", "findings"):
         if name in relations and relations[name] is not None:
             getattr(risk, name).set(relations[name])
+
+
+def _own_findings(risk: Risk, findings) -> None:
+    """A risk gathers findings of its own system only (every path that links findings comes through here)."""
+    foreign = sorted(f.pk for f in findings if f.system_id != risk.system_id)
+    if foreign:
+        raise ValidationError({"findings": "A risk only gathers findings of its own system; "
+                                           f"{', '.join(f'#{pk}' for pk in foreign[:10])} belong to another system."})
 
 
 @transaction.atomic
@@ -143,6 +153,7 @@ def risk_close(*, actor, risk: Risk, reason: str) -> Risk:
 
 @transaction.atomic
 def risk_link_findings(*, actor, risk: Risk, findings) -> int:
+    _own_findings(risk, findings)
     ids = [f.pk for f in findings]
     already = set(risk.findings.filter(pk__in=ids).values_list("id", flat=True))
     new = [i for i in ids if i not in already]

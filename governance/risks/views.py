@@ -32,7 +32,8 @@ def _add_errors(form, exc: ValidationError) -> None:
     """A service's ValidationError becomes errors on the form's fields (or the form as a whole)."""
     if hasattr(exc, "error_dict"):
         for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+            shown = field in form.fields and not form.fields[field].widget.is_hidden  # a hidden field shows no error
+            form.add_error(field if shown else None, errors)
     else:
         form.add_error(None, exc.messages)
 

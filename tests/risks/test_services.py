@@ -313,3 +313,16 @@ def test_only_the_decider_lowers_the_rating_of_a_signed_off_risk(engineer, owner
     services.risk_update(actor=owner, risk=risk, data={"residual_likelihood": 1, "residual_impact": 1})
     risk.refresh_from_db()
     assert risk.residual_likelihood == 1
+
+
+def test_linking_findings_of_another_system_is_refused_by_the_service(engineer, system, other_system):
+    """The rule was enforced by the form, the API and the queue view, but not by risk_link_findings itself."""
+    risk = make_risk(engineer, system)
+    foreign, own = make_finding(other_system), make_finding(system)
+    with pytest.raises(ValidationError) as refused:
+        services.risk_link_findings(actor=engineer, risk=risk, findings=[own, foreign])
+    assert f"#{foreign.pk}" in str(refused.value)
+    assert not risk.findings.exists()
+    with pytest.raises(ValidationError):
+        services.risk_update(actor=engineer, risk=risk, data={}, relations={"findings": [foreign]})
+    assert services.risk_link_findings(actor=engineer, risk=risk, findings=[own]) == 1
