@@ -142,6 +142,10 @@ if env("SECURE_PROXY_SSL_HEADER", False, cast=bool):  # only behind a proxy that
 RAMPART_LOGIN_MAX_FAILURES = env("RAMPART_LOGIN_MAX_FAILURES", 10, cast=int)
 RAMPART_LOGIN_MAX_FAILURES_PER_IP = env("RAMPART_LOGIN_MAX_FAILURES_PER_IP", 50, cast=int)
 RAMPART_LOGIN_LOCKOUT_SECONDS = env("RAMPART_LOGIN_LOCKOUT_SECONDS", 900, cast=int)
+# API tokens (governance/accounts): the longest lifetime a token may be given, and how many days before its end its
+# owner is warned by e-mail (beat: api-tokens-warn).
+RAMPART_API_TOKEN_MAX_DAYS = env("RAMPART_API_TOKEN_MAX_DAYS", 365, cast=int)
+RAMPART_API_TOKEN_WARN_DAYS = env("RAMPART_API_TOKEN_WARN_DAYS", 7, cast=int)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "rampart@localhost")
@@ -183,6 +187,7 @@ CELERY_BEAT_SCHEDULE = {
     "lineage-connectors": {"task": "worker.tasks.lineage_connectors_due", "schedule": 60.0},
     "acceptances-expire": {"task": "worker.tasks.acceptances_expire", "schedule": 300.0},
     "exercises-release-due": {"task": "worker.tasks.exercises_release_due", "schedule": 15.0},
+    "api-tokens-warn": {"task": "worker.tasks.api_tokens_warn_expiring", "schedule": 3600.0},
     "audit-checkpoint": {"task": "worker.tasks.audit_checkpoint", "schedule": float(RAMPART_AUDIT_CHECKPOINT_SECONDS)},
 }
 

@@ -106,3 +106,11 @@ def audit_checkpoint() -> int:
 
     checkpoint = checkpoint_now()
     return checkpoint.seq if checkpoint else 0
+
+
+@shared_task(acks_late=True)
+def api_tokens_warn_expiring() -> int:
+    """Beat: e-mail the owners of API tokens that expire soon, once per token (claimed by a conditional UPDATE)."""
+    from governance.accounts.services import api_tokens_warn_expiring as warn
+
+    return warn()

@@ -1,10 +1,13 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 
 from governance.accounts import throttle
-from governance.accounts.models import Role, User
+from governance.accounts.models import (GRACE_DEFAULT_HOURS, GRACE_MAX_HOURS, TOKEN_DEFAULT_DAYS, Role, Scope,
+                                       User)
 
 
 class EmailLoginForm(AuthenticationForm):
@@ -29,16 +32,30 @@ class EmailLoginForm(AuthenticationForm):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'ci-pipeline'.")
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices, widget=forms.CheckboxSelectMultiple, initial=[Scope.READ],
+        help_text="Only what the script needs: a pipeline that checks the release gate needs just 'gate'. "
+                  "Scopes never go beyond your role.",
+        error_messages={"required": "Choose at least one scope."})
+    days = forms.IntegerField(label="Expires after (days)", initial=TOKEN_DEFAULT_DAYS, min_value=1,
+                              help_text="You are e-mailed a few days before it ends; rotate it then.")
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.fields["days"].validators.append(MaxValueValidator(settings.RAMPART_API_TOKEN_MAX_DAYS))
+        self.fields["days"].widget.attrs["max"] = settings.RAMPART_API_TOKEN_MAX_DAYS
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
-        if self.user.api_tokens.filter(name=name).exists():
+        if self.user.api_tokens.holding_name().filter(name=name).exists():
             raise forms.ValidationError("You already have a token with this name.")
         return name
+
+
+class ApiTokenRotateForm(forms.Form):
+    grace_hours = forms.IntegerField(label="Old token keeps working for (hours)", initial=GRACE_DEFAULT_HOURS,
+                                     min_value=1, max_value=GRACE_MAX_HOURS)
 
 
 # --- people (Admin) -----------------------------------------------------------------------------------------------

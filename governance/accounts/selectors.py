@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from governance.accounts.models import Role, User
+from governance.accounts.models import ApiToken, Role, User
 
 PAGE_SIZE = 50
 STATUSES = {"active": True, "inactive": False}
@@ -37,3 +37,11 @@ def user_queryset(filters: UserFilters) -> QuerySet[User]:
 
 def user_page(filters: UserFilters, page_number) -> Page:
     return Paginator(user_queryset(filters), PAGE_SIZE).get_page(page_number)
+
+
+def api_tokens_of(user: User, *, at) -> list[ApiToken]:
+    """A person's tokens for My account, newest first, each with `state_now` (an ApiToken.State) as it holds at `at`."""
+    tokens = list(ApiToken.objects.filter(user=user).order_by("-created_at", "-pk"))
+    for token in tokens:
+        token.state_now = token.state(at=at)
+    return tokens

@@ -1,25 +1,90 @@
 from __future__ import annotations
 
+import logging
 import secrets
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from governance.accounts.models import ApiToken, Role, User, hash_token
+from governance.accounts.models import (GRACE_DEFAULT_HOURS, GRACE_MAX_HOURS, TOKEN_DEFAULT_DAYS, ApiToken, Role, Scope,
+                                       User, hash_token)
 from governance.audit.services import audit_record
 
 TOKEN_PREFIX = "rmp_"
+log = logging.getLogger(__name__)
+
+
+def _check_token_choices(*, scopes, days: int) -> list[str]:
+    """The scopes in their canonical order; ValidationError (by field) for unknown scopes or a lifetime out of range."""
+    errors = {}
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown or not scopes:
+        errors["scopes"] = (f"Unknown scope {', '.join(unknown)}; choose from {', '.join(Scope.values)}." if unknown
+                            else "Choose at least one scope.")
+    if not 1 <= days <= settings.RAMPART_API_TOKEN_MAX_DAYS:
+        errors["days"] = f"A token lives between 1 and {settings.RAMPART_API_TOKEN_MAX_DAYS} days."
+    if errors:
+        raise ValidationError(errors)
+    return [s for s in Scope.values if s in scopes]
+
+
+def _token_state(token: ApiToken) -> dict:
+    return {"name": token.name, "prefix": token.prefix, "scopes": token.scopes, "expires_at": token.expires_at}
+
+
+def _new_token(*, user: User, name: str, scopes: list[str], days: int, now) -> tuple[ApiToken, str]:
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, prefix=plain[:10], token_hash=hash_token(plain),
+                                    scopes=scopes, lifetime_days=days, expires_at=now + timedelta(days=days))
+    return token, plain
 
 
 @transaction.atomic
-def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create a token; return it with its plain text, which is never stored or shown again."""
-    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name, prefix=plain[:10], token_hash=hash_token(plain))
-    audit_record(actor=user, action="api_token.create", obj=token, after={"name": name, "prefix": token.prefix})
+def api_token_create(*, user: User, name: str, scopes=tuple(Scope.values),
+                     days: int = TOKEN_DEFAULT_DAYS) -> tuple[ApiToken, str]:
+    """Create a token; return it with its plain text, which is never stored or shown again.
+
+    The screens and the command always pass the scopes the person chose; the default (every scope) serves code and
+    tests that act as a user.
+    """
+    scopes = _check_token_choices(scopes=scopes, days=days)
+    token, plain = _new_token(user=user, name=name, scopes=scopes, days=days, now=timezone.now())
+    audit_record(actor=user, action="api_token.create", obj=token, after=_token_state(token))
     return token, plain
+
+
+@transaction.atomic
+def api_token_rotate(*, token: ApiToken, actor: User,
+                     grace_hours: int = GRACE_DEFAULT_HOURS) -> tuple[ApiToken, str]:
+    """A successor with the same name, scopes and lifetime; the old token keeps working for `grace_hours` (or until
+    its own expiry, if sooner), so scripts can switch without downtime. Returns the successor and its plain text.
+
+    Refused (ValidationError): a revoked token, one already rotated, a grace outside 1..GRACE_MAX_HOURS.
+    """
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is not None:
+        raise ValidationError("A revoked token cannot be rotated; create a new one.")
+    if token.rotated_at is not None:
+        raise ValidationError("This token was rotated already; rotate its replacement instead.")
+    if not 1 <= grace_hours <= GRACE_MAX_HOURS:
+        raise ValidationError({"grace_hours": f"The grace period is between 1 and {GRACE_MAX_HOURS} hours."})
+    now = timezone.now()
+    before = _token_state(token)
+    token.rotated_at = now
+    token.expires_at = min(token.expires_at, now + timedelta(hours=grace_hours))
+    token.save(update_fields=["rotated_at", "expires_at"])
+    successor, plain = _new_token(user=token.user, name=token.name, scopes=token.scopes, days=token.lifetime_days,
+                                  now=now)
+    audit_record(actor=actor, action="api_token.rotate", obj=token, before=before,
+                 after={"expires_at": token.expires_at, "grace_hours": grace_hours,
+                        "successor": _token_state(successor)})
+    return successor, plain
 
 
 @transaction.atomic
@@ -28,6 +93,38 @@ def api_token_revoke(*, token: ApiToken, actor: User) -> None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         audit_record(actor=actor, action="api_token.revoke", obj=token, after={"name": token.name})
+
+
+def api_tokens_warn_expiring(*, now=None, days: int | None = None) -> int:
+    """E-mail the owner of each token that expires within `days` (RAMPART_API_TOKEN_WARN_DAYS), once per token.
+
+    Each token is claimed with a conditional UPDATE before its mail goes out, so two runs at once never send twice;
+    when sending fails the claim is released and the next run tries again.
+    """
+    now = now or timezone.now()
+    days = settings.RAMPART_API_TOKEN_WARN_DAYS if days is None else days
+    sent = 0
+    soon = ApiToken.objects.expiring(at=now, days=days).filter(expiry_warned_at__isnull=True, user__is_active=True)
+    for token in soon.select_related("user"):
+        if not ApiToken.objects.filter(pk=token.pk, expiry_warned_at__isnull=True).update(expiry_warned_at=now):
+            continue
+        try:
+            send_mail(*_expiry_mail(token), settings.DEFAULT_FROM_EMAIL, [token.user.email], fail_silently=False)
+        except Exception as exc:  # the next run tries again; the page shows the expiry meanwhile
+            ApiToken.objects.filter(pk=token.pk, expiry_warned_at=now).update(expiry_warned_at=None)
+            log.warning("Could not warn %s that API token %s expires: %s", token.user.email, token.prefix, exc)
+        else:
+            sent += 1
+    return sent
+
+
+def _expiry_mail(token: ApiToken) -> tuple[str, str]:
+    when = timezone.localtime(token.expires_at).strftime("%Y-%m-%d %H:%M %Z")
+    link = f"{settings.BASE_URL.rstrip('/')}{reverse('accounts:profile')}"
+    return (f"[Rampart] API token “{token.name}” expires {when}",
+            f"Your API token “{token.name}” ({token.prefix}…, scopes: {', '.join(token.scopes)}) stops working on "
+            f"{when}.\n\nRotate it on My account to get a replacement with the same name and scopes; the old token "
+            f"keeps working for the grace period you choose, so your scripts can switch without downtime.\n\n{link}\n")
 
 
 # --- people (Admin) -----------------------------------------------------------------------------------------------

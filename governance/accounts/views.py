@@ -5,14 +5,16 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from governance.accounts import permissions as perms
 from governance.accounts import selectors, services
-from governance.accounts.forms import ApiTokenForm, EmailLoginForm, PasswordResetForm, UserCreateForm, UserEditForm
-from governance.accounts.models import Role, User
-from governance.accounts.services import api_token_create, api_token_revoke
+from governance.accounts.forms import (ApiTokenForm, ApiTokenRotateForm, EmailLoginForm, PasswordResetForm,
+                                       UserCreateForm, UserEditForm)
+from governance.accounts.models import ApiToken, Role, User
+from governance.accounts.services import api_token_create, api_token_revoke, api_token_rotate
 
 
 class LoginView(auth_views.LoginView):
@@ -31,14 +33,41 @@ login = login_not_required(LoginView.as_view())
 logout = auth_views.LogoutView.as_view()
 
 
+def _profile_page(request: HttpRequest, *, form=None, new_token: str | None = None) -> HttpResponse:
+    context = {"form": form or ApiTokenForm(user=request.user), "rotate_form": ApiTokenRotateForm(),
+               "tokens": selectors.api_tokens_of(request.user, at=timezone.now()), "new_token": new_token,
+               "State": ApiToken.State}
+    response = render(request, "accounts/profile.html", context)
+    if new_token:
+        add_never_cache_headers(response)  # the token is in this page only
+    return response
+
+
 def profile(request: HttpRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST if request.method == "POST" else None, user=request.user)
-    new_token = None
     if request.method == "POST" and form.is_valid():
-        _, new_token = api_token_create(user=request.user, name=form.cleaned_data["name"])
-        form = ApiTokenForm(user=request.user)
-    tokens = request.user.api_tokens.all()
-    return render(request, "accounts/profile.html", {"form": form, "tokens": tokens, "new_token": new_token})
+        data = form.cleaned_data
+        _, new_token = api_token_create(user=request.user, name=data["name"], scopes=data["scopes"], days=data["days"])
+        return _profile_page(request, new_token=new_token)
+    return _profile_page(request, form=form)
+
+
+@require_POST
+def token_rotate(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(request.user.api_tokens, pk=token_id)
+    form = ApiTokenRotateForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError(form.errors["grace_hours"])
+        _, new_token = api_token_rotate(token=token, actor=request.user, grace_hours=form.cleaned_data["grace_hours"])
+    except ValidationError as exc:
+        messages.error(request, f"Token “{token.name}” not rotated: {' '.join(exc.messages)}")
+        return redirect("accounts:profile")
+    token.refresh_from_db()
+    until = timezone.localtime(token.expires_at)
+    messages.success(request, f"Token “{token.name}” rotated. The old one works until {until:%Y-%m-%d %H:%M %Z}; "
+                              "switch your scripts to the new one.")
+    return _profile_page(request, new_token=new_token)
 
 
 @require_POST
