@@ -34,8 +34,9 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
     shades = [c for lv in levels for c in (_pale(lv["colour"]), lv["colour"])]
     bands = len(shades)
     colorscale = [pair for k, c in enumerate(shades) for pair in ([k / bands, c], [(k + 1) / bands, c])]
-    # Short axis ticks (the number and a clipped label) so two grids fit side by side; full labels on hover.
-    x = [f"{j} {_clip(label)}" for j, label in enumerate(matrix.impact_labels, start=1)]
+    # Short axis ticks so two grids fit side by side even in a half-width card: impact by number, likelihood with
+    # a clipped label; full labels on hover (and in the matrix settings).
+    x = [str(j) for j in range(1, cols + 1)]
     y = [f"{i} {_clip(label)}" for i, label in enumerate(matrix.likelihood_labels, start=1)]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Inherent", "Residual"), horizontal_spacing=0.12)
     for col, side in enumerate(("inherent", "residual"), start=1):
@@ -48,7 +49,8 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
                 z_row.append(index.get(key, 0) * 2 + (1 if refs else 0) + 0.5)
                 t_row.append(str(len(refs)) if refs else "")
                 level = matrix.level(key) or {"label": key}
-                h_row.append(f"{level['label']} · {len(refs)} risk{'s' if len(refs) != 1 else ''}<br>{_hover_refs(refs)}")
+                h_row.append(f"{matrix.impact_labels[j - 1]} impact · {level['label']} · {len(refs)} "
+                             f"risk{'s' if len(refs) != 1 else ''}<br>{_hover_refs(refs)}")
             z.append(z_row)
             text.append(t_row)
             hover.append(h_row)
@@ -62,7 +64,7 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
         height=330, margin=dict(l=10, r=10, t=30, b=10), paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
         font=dict(family="Inter, system-ui, sans-serif", size=11, color="#243042"),
     )
-    fig.update_xaxes(title_text="Impact", side="bottom", tickangle=0, fixedrange=True)
+    fig.update_xaxes(title_text=f"Impact (1–{cols})", side="bottom", tickangle=0, fixedrange=True)
     fig.update_yaxes(title_text="Likelihood", fixedrange=True)
     fig.update_yaxes(title_text=None, row=1, col=2)
     return fig.to_json()
