@@ -115,6 +115,8 @@ RAMPART_SLA_DAYS = parse_sla(env("RAMPART_SLA_DAYS", "critical=7,high=30,medium=
 RAMPART_MAX_LINEAGE_EVENT_BYTES = env("RAMPART_MAX_LINEAGE_EVENT_BYTES", 2 * 1024 * 1024, cast=int)
 RAMPART_MAX_LINEAGE_BATCH = env("RAMPART_MAX_LINEAGE_BATCH", 1000, cast=int)
 RAMPART_IMPORT_BATCH = env("RAMPART_IMPORT_BATCH", 2000, cast=int)
+# Host names, addresses and CIDR networks that pull sources and lineage connectors may reach although private,
+# loopback or link-local (governance/outbound.py builds the policy; a bad entry raises ImproperlyConfigured).
 RAMPART_OUTBOUND_ALLOWED_HOSTS = env("RAMPART_OUTBOUND_ALLOWED_HOSTS", [], cast=list)
 # Drop folders of scheduled pull sources must lie inside this folder (symlinks resolved), so that a source
 # cannot make the worker read /etc or another app's files.

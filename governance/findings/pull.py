@@ -5,10 +5,10 @@ so the next tick does not send it again) and sends one `pull_source_now` task pe
 source never holds up the others. `source_pull` does one pull and stores its outcome on the source (last_error
 empty on success); it never raises.
 
-URL sources: the address is checked before the request, again when the socket connects (a name that resolves
-differently the second time cannot reach a refused address) and on every redirect. Transient failures
-(timeouts, refused connections, 429 and 5xx) are retried with exponential backoff. A URL serving the same bytes
-as last time (sha256) creates no new import run.
+URL sources are fetched through governance.outbound (worker/outbound.py): the address policy is checked before
+the request, again when the socket connects (a name that resolves differently the second time cannot reach a
+refused address) and on every redirect; transient failures (timeouts, refused connections, 408/425/429/5xx) are
+retried with exponential backoff. A URL serving the same bytes as last time (sha256) creates no new import run.
 
 Drop folders must lie inside settings.RAMPART_DROP_ROOT (symlinks resolved). Files written in the last
 SETTLE_SECONDS are left for the next pull; symlinks are never followed; every file taken, imported or failed
@@ -16,16 +16,9 @@ SETTLE_SECONDS are left for the next pull; symlinks are never followed; every fi
 """
 from __future__ import annotations
 
-import hashlib
-import http.client
-import ipaddress
 import logging
 import os
-import socket
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,15 +29,16 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from governance import outbound
 from governance.audit.services import audit_record
 from governance.findings.intake import import_run_create
 from governance.findings.models import ImportRun, PullSource
+from worker.outbound import Download, OutboundError
 
 log = logging.getLogger(__name__)
 
-METADATA_ADDRESSES = {"169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2"}
 HTTP_OPTIONS = {"timeout": 30.0, "retries": 3, "backoff": 2.0}  # 4 attempts, 2 s, 4 s, 8 s apart
-RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+MAX_SECONDS = 900.0  # one attempt at most, body included
 SETTLE_SECONDS = 10  # a drop-folder file modified more recently may still be being written
 MAX_FILES_PER_PULL = 200  # the rest wait for the next pull
 MIN_EVERY_MINUTES = 5
@@ -54,190 +48,27 @@ class PullError(Exception):
     pass
 
 
-class _Transient(Exception):
-    """Worth another attempt: timeout, refused or reset connection, 429/5xx."""
-
-
-# ---------------------------------------------------------------- outbound address checks
-
-
-def _refused_address(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    address = ipaddress.ip_address(raw.split("%", 1)[0])
-    for a in filter(None, (address, getattr(address, "ipv4_mapped", None))):
-        if a.is_link_local or a.is_multicast or a.is_unspecified or str(a) in METADATA_ADDRESSES:
-            return address
-    return None
-
-
-def _allowed_host(host: str | None) -> bool:
-    return bool(host) and host.strip("[]").lower() in {h.lower() for h in settings.RAMPART_OUTBOUND_ALLOWED_HOSTS}
+# ---------------------------------------------------------------- URL pulls (through governance.outbound)
 
 
 def check_url(url: str) -> None:
-    """Refuse non-http(s) schemes and link-local / metadata addresses unless the host is allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PullError("Only http:// and https:// URLs can be pulled.")
-    if _allowed_host(parts.hostname):
-        return
+    """The outbound policy (http(s) only; private, loopback, link-local, metadata … addresses refused unless an
+    operator allowed them in RAMPART_OUTBOUND_ALLOWED_HOSTS), raised as a PullError."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise PullError(f"The URL has an invalid port: {exc}") from exc
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise PullError(f"Cannot resolve {parts.hostname}: {exc.strerror or exc}") from exc
-    for info in infos:
-        refused = _refused_address(info[4][0])
-        if refused is not None:
-            raise PullError(f"{parts.hostname} resolves to {refused}, a link-local/metadata address; an admin must "
-                            "allow the host in RAMPART_OUTBOUND_ALLOWED_HOSTS.")
-
-
-def _checked_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, *args, **kwargs):
-    """socket.create_connection that refuses link-local/metadata addresses at connect time (DNS rebinding)."""
-    host, port = address
-    if _allowed_host(host):
-        return socket.create_connection(address, timeout, source_address)
-    last: OSError | None = None
-    for family, type_, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        refused = _refused_address(sockaddr[0])
-        if refused is not None:
-            raise PullError(f"{host} resolves to {refused}, a link-local/metadata address; an admin must "
-                            "allow the host in RAMPART_OUTBOUND_ALLOWED_HOSTS.")
-        sock = socket.socket(family, type_, proto)
-        try:
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sockaddr)
-            return sock
-        except OSError as exc:
-            sock.close()
-            last = exc
-    raise last or OSError(f"cannot connect to {host}")
-
-
-class _CheckedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _checked_create_connection
-
-
-class _CheckedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _checked_create_connection
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):
-        return self.do_open(_CheckedHTTPConnection, req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req):
-        kwargs = {"context": self._context}
-        if getattr(self, "_check_hostname", None) is not None:
-            kwargs["check_hostname"] = self._check_hostname
-        return self.do_open(_CheckedHTTPSConnection, req, **kwargs)
-
-
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        check_url(newurl)  # also refuses ftp:// and file://, which urllib would otherwise follow
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(_HTTPHandler, _HTTPSHandler, _CheckedRedirects)
-
-
-# ---------------------------------------------------------------- download
-
-
-@dataclass
-class Download:
-    stream: tempfile.SpooledTemporaryFile
-    sha256: str
-    size: int
-    oversized: bool = False
-
-
-def _shown(url: str) -> str:
-    """The URL without its query (which may carry a token) for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-def _fetch_once(url: str, timeout: float) -> Download:
-    cap = settings.RAMPART_MAX_REPORT_BYTES
-    shown = _shown(url)
-    out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
-    digest, size = hashlib.sha256(), 0
-    request = urllib.request.Request(url, headers={"User-Agent": "Rampart-pull/1", "Accept": "*/*"})
-    try:
-        with _opener().open(request, timeout=timeout) as response:  # noqa: S310 - scheme and address checked
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdecimal() and int(declared) > cap:
-                out.close()
-                return Download(tempfile.SpooledTemporaryFile(), "", int(declared), oversized=True)
-            while chunk := response.read(1024 * 1024):
-                size += len(chunk)
-                if size > cap:
-                    out.close()
-                    return Download(tempfile.SpooledTemporaryFile(), "", size, oversized=True)
-                digest.update(chunk)
-                out.write(chunk)
-    except PullError:
-        out.close()
-        raise
-    except urllib.error.HTTPError as exc:
-        out.close()
-        message = f"{shown}: HTTP {exc.code} {exc.reason}"
-        if exc.code in RETRY_STATUSES:
-            raise _Transient(message) from exc
-        raise PullError(message) from exc
-    except urllib.error.URLError as exc:
-        out.close()
-        reason = exc.reason
-        if isinstance(reason, (TimeoutError, socket.timeout)):
-            raise _Transient(f"{shown}: timed out after {timeout:g} s") from exc
-        if isinstance(reason, ConnectionRefusedError):
-            raise _Transient(f"{shown}: connection refused") from exc
-        if isinstance(reason, socket.gaierror):
-            raise _Transient(f"{shown}: cannot resolve the host ({reason.strerror or reason})") from exc
-        raise _Transient(f"{shown}: {getattr(reason, 'strerror', None) or reason}") from exc
-    except (TimeoutError, socket.timeout) as exc:  # while reading the body
-        out.close()
-        raise _Transient(f"{shown}: timed out after {timeout:g} s") from exc
-    except (OSError, http.client.HTTPException) as exc:  # reset, incomplete read, bad status line
-        out.close()
-        raise _Transient(f"{shown}: {type(exc).__name__} {exc}".strip()) from exc
-    out.seek(0)
-    return Download(out, digest.hexdigest(), size)
+        outbound.check_url(url)
+    except OutboundError as exc:
+        raise PullError(str(exc)) from exc
 
 
 def _download(url: str, *, timeout: float = HTTP_OPTIONS["timeout"], retries: int = HTTP_OPTIONS["retries"],
-              backoff: float = HTTP_OPTIONS["backoff"], sleep=None) -> Download:
+              backoff: float = HTTP_OPTIONS["backoff"], max_seconds: float = MAX_SECONDS, sleep=None) -> Download:
     """GET the report, capped at RAMPART_MAX_REPORT_BYTES; retries transient failures with exponential backoff."""
-    check_url(url)
-    sleep = sleep or time.sleep
-    last = ""
-    for attempt in range(retries + 1):
-        if attempt:
-            sleep(backoff * 2 ** (attempt - 1))
-        try:
-            return _fetch_once(url, timeout)
-        except _Transient as exc:
-            last = str(exc)
-            log.info("Pull attempt %d failed: %s", attempt + 1, last)
-    raise PullError(f"{last} (gave up after {retries + 1} attempt{'s' if retries else ''})")
+    client = outbound.client(timeout=timeout, retries=retries, backoff=backoff, max_seconds=max_seconds, sleep=sleep,
+                             max_bytes=settings.RAMPART_MAX_REPORT_BYTES, user_agent="Rampart-pull/1")
+    try:
+        return client.download(url)
+    except OutboundError as exc:
+        raise PullError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- drop folders

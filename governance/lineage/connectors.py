@@ -16,19 +16,22 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from governance import outbound
 from governance.audit.services import audit_record, snapshot
 from governance.lineage import secrets
 from governance.lineage.models import Connector, LineageEvent
 from governance.lineage.services import event_receive
 from worker.lineage import marquez, mlflow
-from worker.lineage.http import HttpError, JsonClient
+from worker.lineage.http import JsonClient
 from worker.lineage.openlineage import EventError
+from worker.outbound import OutboundError
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=30)  # a claim older than this belonged to a worker that died
 MARQUEZ_OVERLAP = timedelta(minutes=10)  # re-read window for late-arriving events (duplicates are no-ops)
-HTTP_OPTIONS = {"timeout": 15.0, "retries": 3, "backoff": 0.5}  # per request: 4 attempts, 0.5 s, 1 s, 2 s apart
+# per request: 4 attempts, 0.5 s, 1 s, 2 s apart; 2 minutes and 50 MB at most each
+HTTP_OPTIONS = {"timeout": 15.0, "retries": 3, "backoff": 0.5, "max_seconds": 120.0, "max_bytes": 50 * 1024 * 1024}
 
 
 class ConnectorError(Exception):
@@ -39,13 +42,11 @@ class ConnectorError(Exception):
 
 
 def check_url(url: str) -> None:
-    """The findings pulls' outbound check (http(s) only; no link-local, metadata, multicast or unspecified
-    address, IPv4-mapped forms included, unless an admin allowed the host), raised as a ConnectorError."""
-    from governance.findings.pull import PullError, check_url as outbound_check
-
+    """The outbound policy (http(s) only; private, loopback, link-local, metadata … addresses refused unless an
+    operator allowed them in RAMPART_OUTBOUND_ALLOWED_HOSTS), raised as a ConnectorError."""
     try:
-        outbound_check(url)
-    except PullError as exc:
+        outbound.check_url(url)
+    except OutboundError as exc:
         raise ConnectorError(str(exc)) from exc
 
 
@@ -127,7 +128,8 @@ def client_for(connector: Connector, **kw) -> JsonClient:
         headers["Authorization"] = f"Bearer {secret}"
     elif connector.auth == Connector.Auth.BASIC and secret:
         headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
-    return JsonClient(connector.base_url, headers=headers, check_url=check_url, **{**HTTP_OPTIONS, **kw})
+    return JsonClient(connector.base_url, outbound.client(headers=headers, user_agent="Rampart-lineage/1",
+                                                          **{**HTTP_OPTIONS, **kw}))
 
 
 def connectors_due(now: datetime | None = None) -> list[int]:
@@ -151,6 +153,8 @@ def connector_run(*, connector_id: int, client_options: dict | None = None) -> s
         run = {Connector.Kind.MARQUEZ: _run_marquez, Connector.Kind.MLFLOW: _run_mlflow}[connector.kind]
         summary = run(connector, client, now)
     except Exception as exc:  # recorded on the connector; the others run regardless
+        if isinstance(exc, OutboundError):
+            exc = ConnectorError(str(exc))
         log.warning("Lineage connector %s failed: %s", connector.name, exc)
         error = f"{type(exc).__name__}: {exc}"[:2000]
         Connector.objects.filter(pk=connector_id).update(running_since=None, last_run_at=now, last_error=error,

@@ -53,7 +53,8 @@ def bearer(user) -> str:
 
 
 class JsonServer:
-    """A local HTTP server on 127.0.0.1; `routes[path] = fn(query: dict, body: bytes) -> (status, obj)`."""
+    """A local HTTP server on 127.0.0.1; `routes[path] = fn(query: dict, body: bytes) -> (status, obj)` or
+    `(status, obj, headers)` or `(status, obj, headers, reason phrase)`; obj is sent as JSON unless it is bytes."""
 
     def __init__(self):
         self.routes: dict = {}
@@ -72,10 +73,12 @@ class JsonServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.requests.append((self.command, parts.path, query, dict(self.headers)))
                 route = outer.routes.get(parts.path)
-                status, obj = route(query, body) if route else (404, {"error_code": "ENDPOINT_NOT_FOUND"})
+                status, obj, *more = route(query, body) if route else (404, {"error_code": "ENDPOINT_NOT_FOUND"})
+                headers, reason = (more[0] if more else {}), (more[1] if len(more) > 1 else None)
                 data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_response(status, reason)
+                for key, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -84,13 +87,21 @@ class JsonServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def outbound_loopback(settings):
+    """The servers these tests run (JsonServer, MLflow) listen on 127.0.0.1, which the outbound policy refuses
+    unless an operator allows it: allow exactly that address."""
+    settings.RAMPART_OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
 
 
 @pytest.fixture(autouse=True)

@@ -71,7 +71,8 @@ def test_managers_create_edit_and_never_see_the_credential(client, request, role
 
 def test_form_refuses_metadata_urls_and_duplicates(client, ciso, connector):
     login(client, ciso)
-    for url, message in [("http://169.254.169.254/", "link-local/metadata"), ("file:///etc/passwd", "Only http")]:
+    for url, message in [("http://169.254.169.254/", "169.254.169.254 is a cloud metadata address"),
+                         ("http://10.0.0.5:5000/", "10.0.0.5 is a private address"), ("file:///etc/passwd", "only http:// and https://")]:
         response = client.post("/lineage/connectors/new/", form(base_url=url))
         assert response.status_code == 400 and message in response.content.decode()
     response = client.post("/lineage/connectors/new/", form(name="mlflow"))
