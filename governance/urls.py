@@ -18,3 +18,8 @@ urlpatterns = [
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     path("healthz", login_not_required(dashboard_views.healthz), name="healthz"),
 ]
+
+handler400 = "governance.errors.bad_request"
+handler403 = "governance.errors.permission_denied"
+handler404 = "governance.errors.not_found"
+handler500 = "governance.errors.server_error"

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from governance.accounts import permissions as perms
+from governance.api_schema import ERROR_RESPONSE as ERROR
 from governance.accounts.models import User
 from governance.findings.models import Finding
 from governance.inventory.models import AISystem
@@ -88,7 +89,20 @@ def _split(data: dict) -> tuple[dict, dict]:
     return data, relations
 
 
-@extend_schema(request=RiskSerializer, responses=RiskSerializer(many=True))
+RiskPage = inline_serializer("RiskPage", {
+    "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+    "previous": serializers.URLField(allow_null=True), "results": RiskSerializer(many=True)})
+
+
+@extend_schema(methods=["GET"], responses=RiskPage, parameters=[
+    OpenApiParameter(name, str, description=text) for name, text in (
+        ("system", "a system's slug"), ("level", "a residual level key, or 'unrated'"),
+        ("min_level", "this residual level or above"), ("status", "'all', or a status as shown"),
+        ("awaiting", "'1': with a sign-off request nobody answered"), ("unaccepted", "'1': no acceptance in force"),
+        ("expiring", "days: with an acceptance in force ending within them"), ("overdue", "'1'"),
+        ("archived", "'1': also risks of archived systems"), ("q", "text in the title, description or ref"))] + [
+    OpenApiParameter("limit", int), OpenApiParameter("offset", int)])
+@extend_schema(methods=["POST"], request=RiskSerializer, responses={201: RiskSerializer})
 @login_not_required
 @api_view(["GET", "POST"])
 def risk_list(request: Request) -> Response:
@@ -116,7 +130,7 @@ def risk_list(request: Request) -> Response:
     return Response(RiskSerializer(risk, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(request=RiskSerializer, responses=RiskSerializer)
+@extend_schema(request=RiskSerializer, responses={200: RiskSerializer, 409: ERROR})
 @login_not_required
 @api_view(["GET", "PATCH"])
 def risk_detail(request: Request, ref: str) -> Response:
@@ -146,8 +160,10 @@ class DecisionInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Decision.Kind.choices, default=Decision.Kind.RESIDUAL_RISK)
 
 
-@extend_schema(request=DecisionInput, responses=inline_serializer("DecisionOut", {
-    "status": serializers.CharField(), "risk_status": serializers.CharField(), "snapshot_sha256": serializers.CharField()}))
+@extend_schema(request=DecisionInput, responses={201: inline_serializer("DecisionOut", {
+    "status": serializers.CharField(), "risk_status": serializers.CharField(),
+    "expires_at": serializers.DateTimeField(allow_null=True), "snapshot_sha256": serializers.CharField()}),
+    409: ERROR})
 @login_not_required
 @api_view(["POST"])
 def risk_decision(request: Request, ref: str) -> Response:
@@ -168,9 +184,18 @@ def risk_decision(request: Request, ref: str) -> Response:
                      "snapshot_sha256": decision.snapshot_sha256}, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(responses=inline_serializer("Gate", {
-    "system": serializers.CharField(), "decision": serializers.ChoiceField(["go", "no-go"]), "go": serializers.BooleanField(),
-    "reasons": serializers.ListField(child=serializers.DictField())}))
+GateReasons = inline_serializer("GateReason", {
+    "code": serializers.CharField(), "message": serializers.CharField(), "action": serializers.CharField(),
+    "refs": serializers.ListField(child=serializers.CharField()), "count": serializers.IntegerField(),
+    "url": serializers.CharField()}, many=True)
+Gate = inline_serializer("Gate", {
+    "system": serializers.CharField(), "tier": serializers.CharField(),
+    "decision": serializers.ChoiceField(["go", "no-go"]), "go": serializers.BooleanField(),
+    "reasons": GateReasons, "evaluated_at": serializers.DateTimeField(),
+    "counts": serializers.DictField(child=serializers.IntegerField()), "blocking_items": serializers.IntegerField()})
+
+
+@extend_schema(responses={200: Gate, 409: Gate})
 @login_not_required
 @api_view(["GET"])
 def system_gate(request: Request, slug: str) -> Response:
