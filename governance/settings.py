@@ -126,6 +126,12 @@ RAMPART_FIELD_KEY = env("RAMPART_FIELD_KEY", "")
 # A connector credential written env:NAME may only name a variable with this prefix (never SECRET_KEY, DATABASE_URL …)
 RAMPART_CREDENTIAL_ENV_PREFIX = env("RAMPART_CREDENTIAL_ENV_PREFIX", "RAMPART_CONNECTOR_")
 RAMPART_IMPORT_LEASE_SECONDS = env("RAMPART_IMPORT_LEASE_SECONDS", 300, cast=int)
+# Worker liveness (worker/liveness.py): each worker writes a heartbeat every quarter of this (at most every 15 s);
+# /healthz answers 503 when no worker was seen for this long.
+RAMPART_WORKER_STALE_SECONDS = env_positive("RAMPART_WORKER_STALE_SECONDS", 120)
+RAMPART_WORKER_HEARTBEAT_SECONDS = max(1, min(15, RAMPART_WORKER_STALE_SECONDS // 4))
+# Celery beat records its latest tick here (the compose health check of beat reads it).
+RAMPART_BEAT_TICK_FILE = VAR_DIR / "beat-tick"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env("SECURE_COOKIES", BASE_URL.startswith("https://"), cast=bool)
@@ -171,6 +177,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 if CELERY_BROKER_URL.startswith("filesystem"):
     (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT = "worker.broker:FilesystemTransport"  # a missing folder is a lost broker, not a crash
+# Celery's consumer without the second close that killed the worker when Redis went away (worker/broker.py).
+CELERY_WORKER_CONSUMER = "worker.broker:Consumer"
+# Wait for the broker for as long as it takes (Celery's default gives up after 100 tries, about 45 minutes).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_ALWAYS_EAGER = env("CELERY_TASK_ALWAYS_EAGER", False, cast=bool)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -181,6 +192,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 # A web request never waits long on a dead broker: the run stays queued and beat resends it.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "worker.liveness:TickingScheduler"  # records each tick for the health check
+CELERY_BEAT_MAX_LOOP_INTERVAL = 30  # beat ticks at least this often
 CELERY_BEAT_SCHEDULE = {
     "imports-resume-stale": {"task": "worker.tasks.imports_resume_stale", "schedule": 60.0},
     "pull-sources": {"task": "worker.tasks.pull_sources_due", "schedule": 60.0},

@@ -10,22 +10,18 @@ from governance.findings.prefetch import ParserLost
 @shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError, ParserLost), retry_backoff=True,
              retry_backoff_max=120, max_retries=8)
 def process_import(run_id: int) -> str:
-    from governance.findings.ingest import import_run_execute
+    from governance.findings.recovery import import_run_process
 
-    run = import_run_execute(run_id)
-    return run.status if run else "skipped"
+    return import_run_process(run_id)
 
 
 @shared_task(acks_late=True)
 def imports_resume_stale() -> int:
-    """Resend runs stuck in the queue (broker was down) or whose worker died (lease expired)."""
-    from governance.findings.selectors import stale_import_ids
-    from governance.findings.intake import enqueue
+    """Resend the runs whose message is missing: queued but never sent (the broker was down) or lost, running with
+    nobody holding them (their worker died). At most once a minute each, however many of these pile up."""
+    from governance.findings.recovery import imports_resend_missing
 
-    ids = stale_import_ids()
-    for run_id in ids:
-        enqueue(run_id)
-    return len(ids)
+    return len(imports_resend_missing())
 
 
 @shared_task(acks_late=True)

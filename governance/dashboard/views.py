@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from governance.dashboard import selectors
+from governance.dashboard import liveness, selectors
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,34 @@ def _broker_ok() -> tuple[bool, str]:
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-            return True, conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
+            return True, conn.transport.driver_name
     except Exception as exc:
         log.warning("healthz: broker check failed: %s", exc)
         return False, f"{scheme}: {_reason(exc)}"  # details go to the log, not to anonymous callers
+
+
+def _worker_and_imports(db_ok: bool) -> tuple[dict, dict]:
+    """From the workers' heartbeats: ages and counts only, never a worker's name (anyone may call /healthz)."""
+    if not db_ok:
+        return {"ok": False, "detail": "unknown: the database is down"}, {}
+    try:
+        return liveness.workers_seen(), liveness.imports_waiting()
+    except Exception as exc:  # e.g. the table is missing before `migrate`
+        log.warning("healthz: worker check failed: %s", exc)
+        return {"ok": False, "detail": _reason(exc)}, {}
 
 
 @never_cache
 def healthz(request: HttpRequest) -> HttpResponse:
     db_ok, db_detail = _database_ok()
     broker_ok, broker_detail = _broker_ok()
-    healthy = db_ok and broker_ok
+    worker, imports = _worker_and_imports(db_ok)
+    healthy = db_ok and broker_ok and worker["ok"]
     body = {
         "status": "ok" if healthy else "unavailable",
         "database": {"ok": db_ok, "detail": db_detail},
         "broker": {"ok": broker_ok, "detail": broker_detail},
+        "worker": worker,
+        "imports": imports,
     }
     return JsonResponse(body, status=200 if healthy else 503)

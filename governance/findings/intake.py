@@ -70,13 +70,23 @@ def import_run_create(*, actor, stream: BinaryIO, filename: str, fmt: str, syste
     return run
 
 
-def enqueue(run_id: int) -> bool:
-    """Send the run to the worker. If the broker is down the run stays queued and beat resends it."""
+def enqueue(run_id: int, *, queue: str | None = None) -> bool:
+    """Send the run to the worker (to `queue`, else the default one). If the broker is down the run stays queued
+    and beat resends it.
+
+    `enqueued_at` is set before the message leaves (once a worker has the run, its import may lock the row) and
+    cleared again if it could not be sent: the sweeper (governance/findings/recovery.py) resends only those."""
     from worker.tasks import process_import
 
+    sent_at = timezone.now()
+    ImportRun.objects.filter(pk=run_id).update(enqueued_at=sent_at)
     try:
-        process_import.delay(run_id)
+        if queue:
+            process_import.apply_async((run_id,), queue=queue)
+        else:
+            process_import.delay(run_id)
         return True
     except Exception as exc:  # broker unreachable: keep the run, it is resent by imports_resume_stale
+        ImportRun.objects.filter(pk=run_id, enqueued_at=sent_at).update(enqueued_at=None)
         log.warning("Could not enqueue import %s (%s); it will be resent.", run_id, exc)
         return False

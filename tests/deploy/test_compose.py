@@ -47,6 +47,27 @@ def test_commands_start_web_worker_and_beat(compose):
     assert compose["services"]["web"]["ports"] == ["8000:8000"]
 
 
+def test_every_long_running_service_restarts_and_has_a_meaningful_health_check(compose):
+    for name, service in compose["services"].items():
+        assert service.get("restart") in ("unless-stopped", "always", "on-failure"), name
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no health check"
+    checks = {name: service["healthcheck"]["test"] for name, service in compose["services"].items()}
+    assert "pg_isready" in checks["postgres"][1] and checks["redis"][1:] == ["redis-cli", "ping"]
+    assert "/healthz" in " ".join(checks["web"])  # database, broker and a worker seen lately
+    assert checks["worker"][1:] == ["python", "manage.py", "liveness", "worker"]  # this container's heartbeat
+    assert checks["beat"][1:] == ["python", "manage.py", "liveness", "beat"]  # beat's last tick
+    for name in ("worker", "beat"):
+        check = compose["services"][name]["healthcheck"]
+        assert check.get("start_period") and check.get("retries", 0) >= 2, name
+
+
+def test_the_health_check_commands_exist():
+    from django.core.management import get_commands
+
+    assert get_commands()["liveness"] == "governance.dashboard"
+
+
 def test_dockerfile_installs_the_pinned_runtime_requirements():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11" in dockerfile

@@ -305,11 +305,11 @@ def test_broker_down_keeps_the_run_queued(workers, system, tmp_path):
     ImportRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timezone.timedelta(minutes=2))
     assert run.pk in stale_import_ids()
 
-    # the broker is back: the sweeper resends it and a worker finishes it
+    # the broker is back: the sweeper resends it and a worker finishes it (a worker starting would send it too)
     from worker.tasks import imports_resume_stale
 
-    workers.start()
     assert imports_resume_stale() == 1
+    workers.start()
     done = wait_done(run.pk, 30)
     assert done.status == ImportRun.Status.DONE and counts(done) == (9, 0, 0, 0, 0)
     assert run.pk not in stale_import_ids()
