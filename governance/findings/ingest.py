@@ -33,7 +33,7 @@ from governance.findings.search import Terms
 from governance.findings.sla import sla_due
 from governance.findings.stores import Existing, binary_row_formatter, store_for
 from worker.scanners import FORMATS, Incomplete, ParseError, Record, detect
-from worker.scanners._common import HEAD_SIZE, repair_record
+from worker.scanners._common import HEAD_SIZE, RawEntry, repair_record
 
 REOPEN_FROM = (FindingState.CLOSED, FindingState.FIXED)
 MAX_ATTEMPTS = 5
@@ -204,27 +204,26 @@ def records_write(run: ImportRun, records: list[Record], version: str, router: R
         store.close()
 
 
-def _hashed_fields(r: Record) -> bytes:
-    return orjson.dumps([r.title, r.severity, r.tool_severity, r.rule_id, r.location, r.description,
-                         r.remediation, r.artifact, r.package, r.line])
-
-
 def content_hash(r: Record) -> str:
-    return hashlib.blake2b(_hashed_fields(r), digest_size=16).hexdigest()
+    body = orjson.dumps([r.title, r.severity, r.tool_severity, r.rule_id, r.location, r.description,
+                         r.remediation, r.artifact, r.package, r.line])
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-def checked_hash(r: Record) -> tuple[str, bool]:
-    """(content hash, repaired): an entry holding text no database can store (NUL, half a UTF-16 pair) has it replaced
-    by U+FFFD first, instead of failing the whole import (counted as `repaired`). The check rides on the hash: orjson
+def checked_hash(r: Record, repaired: list) -> str:
+    """The content hash; an entry holding text no database can store (NUL, half a UTF-16 pair) has it replaced by
+    U+FFFD first, instead of failing the whole import (appended to `repaired`). The check rides on the hash: orjson
     refuses half pairs and escapes NUL, and a raw entry's JSON text shows both as \\u escapes."""
     try:
-        body = _hashed_fields(r)
-        if b"\\u0000" not in body and "\\u" not in (getattr(r.raw, "json", None) or ""):
-            return hashlib.blake2b(body, digest_size=16).hexdigest(), False
+        body = orjson.dumps([r.title, r.severity, r.tool_severity, r.rule_id, r.location, r.description,
+                             r.remediation, r.artifact, r.package, r.line])
     except TypeError:  # orjson: a str with half a surrogate pair
-        pass
-    repaired = repair_record(r)
-    return content_hash(r), repaired
+        body = b"\\u0000"
+    if b"\\u0000" not in body and (type(r.raw) is not RawEntry or "\\u" not in r.raw.json):
+        return hashlib.blake2b(body, digest_size=16).hexdigest()
+    if repair_record(r):
+        repaired.append(1)
+    return content_hash(r)
 
 
 class Router:
@@ -318,11 +317,9 @@ class _Preparer:
         else:
             for r in batch:
                 records[(scope_key(self.router.system_for(r), source), r.fingerprint)] = r
-        hashes, repaired = {}, 0
-        for key, r in records.items():
-            hashes[key], fixed = checked_hash(r)
-            repaired += fixed
-        repeats, merged = self._repeats(records), len(batch) - len(records)
+        fixed: list = []
+        hashes = {key: checked_hash(r, fixed) for key, r in records.items()}
+        repeats, merged, repaired = self._repeats(records), len(batch) - len(records), len(fixed)
         if not self.ahead:
             for r in records.values():
                 r.raw = json_text(r.raw)  # its text travels faster than the dict

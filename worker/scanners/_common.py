@@ -140,7 +140,7 @@ class BracketGuard:
     def read(self, size: int = -1) -> bytes:
         while True:
             new = self._reader.read(size)
-            chunk, self._held = _repair_halves(self._held + new, final=not new or size < 0)
+            chunk, self._held = _repair_halves(self._held + new if self._held else new, final=not new or size < 0)
             if chunk or not new:  # b"" only at the end of the stream: ijson takes it for EOF
                 break
         self._read += len(chunk)
@@ -161,9 +161,12 @@ def _repair_halves(buf: bytes, final: bool) -> tuple[bytes, bytes]:
     """(bytes ready for the parser, bytes to keep for the next read): escapes of half a surrogate pair replaced. Near
     the end of a buffer an escape may be cut, or a high half may be followed by its low half in the next read: those
     bytes wait (at most 11, plus a run of backslashes)."""
-    limit = len(buf) if final else _before_backslashes(buf, len(buf) - 11)
     if not _SURROGATE_START.search(buf):  # the usual case: nothing to repair
+        if final or b"\\" not in buf[-11:]:  # and no escape that the next read could complete: no copy
+            return buf, b""
+        limit = _before_backslashes(buf, len(buf) - 11)
         return buf[:limit], buf[limit:]
+    limit = len(buf) if final else _before_backslashes(buf, len(buf) - 11)
     out, pos = [], 0
     for m in _SURROGATE_ESCAPES.finditer(buf):
         if m.start() >= limit:

@@ -166,20 +166,17 @@ def _record(result: dict, run: dict, occurrences: c.Occurrences) -> Record:
     uri, line, snippet = _location(result)
     severity, tool_severity = _severity(result, rule)
     if run["secrets"] or rule["secret"]:
-        return _secret_record(result, run, rule, message, uri, line, severity, tool_severity)
-    key, tools_own = _stable_key(result, snippet, message, line)
-    if not tools_own:
-        nth = occurrences.number("\0".join((run["tool"], rule["id"], uri, key)), line)
-        key = f"{key}#line:{line}" if nth is None else key if nth == 1 else f"{key}#{nth}"
-    return _build(run, rule, key, uri, line, severity, tool_severity, message, c.cap_raw(result))
-
-
-def _build(run, rule, key, uri, line, severity, tool_severity, message, raw) -> Record:
-    title = rule["short"] or message.split("\n")[0] or rule["name"] or rule["id"]
+        key, message, raw = _secret_parts(result, run, message, line)
+    else:
+        key, tools_own = _stable_key(result, snippet, message, line)
+        if not tools_own:
+            nth = occurrences.number("\0".join((run["tool"], rule["id"], uri, key)), line)
+            key = f"{key}#line:{line}" if nth is None else key if nth == 1 else f"{key}#{nth}"
+        raw = c.cap_raw(result)
     return Record(
         tool=run["tool"],
         fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, run["tool"], rule["id"], uri, key),
-        title=c.clip(title, 300),
+        title=c.clip(rule["short"] or message.split("\n")[0] or rule["name"] or rule["id"], 300),
         severity=severity,
         tool_severity=tool_severity,
         rule_id=rule["id"],
@@ -192,11 +189,11 @@ def _build(run, rule, key, uri, line, severity, tool_severity, message, raw) -> 
     )
 
 
-def _secret_record(result, run, rule, message, uri, line, severity, tool_severity) -> Record:
-    """A secret scanner's result (or a secrets rule's): nothing of the secret reaches the record (see secrets.py).
-    Identity: the secret's sha256 and the commit; a secret tool's partialFingerprints are its commit metadata, not an
-    identity (with --no-git they are all empty). As in the gitleaks JSON format, the same secret in the same file and
-    commit is one finding (one credential to rotate), wherever the line."""
+def _secret_parts(result: dict, run: dict, message: str, line) -> tuple[str, str, dict]:
+    """(identity, message, raw entry) of a secret scanner's result (or a secrets rule's): nothing of the secret
+    reaches the record (see secrets.py). Identity: the secret's sha256 and the commit; a secret tool's
+    partialFingerprints are its commit metadata, not an identity (with --no-git they are all empty). As in the
+    gitleaks JSON format, the same secret in the same file and commit is one finding (one credential to rotate)."""
     found = tuple(secrets.snippets(result))
     props = result.get("properties") if isinstance(result.get("properties"), dict) else {}
     found += tuple(str(props[k]) for k in ("offender", "Offender", "secret") if props.get(k))
@@ -211,5 +208,4 @@ def _secret_record(result, run, rule, message, uri, line, severity, tool_severit
     raw = secrets.redact_result(result, found)
     raw["secret_sha256"] = digest
     raw["secret_redacted"] = c.redact_secret(found[0] if found else "")
-    message = secrets.scrub_message(message, found)
-    return _build(run, rule, key, uri, line, severity, tool_severity, message, c.cap_raw(raw))
+    return key, secrets.scrub_message(message, found), c.cap_raw(raw)

@@ -90,6 +90,8 @@ class RunRules:
         self.count += 1
 
     def get(self, rule_id: str) -> dict | None:
+        if self.store._db is None:  # the usual case: a plain dict lookup (this runs once per result)
+            return self.store._by_id.get((self.run, rule_id))
         return self.store.get(self.run, rule_id)
 
     def at(self, position: int) -> dict | None:

@@ -19,7 +19,8 @@ SECRET_TOOLS = frozenset({
 })
 # A rule of another tool that finds secrets (semgrep's generic.secrets.*, bandit's hardcoded_password_*, CodeQL's
 # py/hardcoded-credentials …): its snippets and quoted values are treated as secrets too.
-SECRET_RULE = re.compile(r"secret|credential|passw|api[-_ ]?key|private[-_ ]?key|access[-_ ]?key|token|"
+SECRET_RULE = re.compile(r"secret|credential|passw|api[-_ ]?key|private[-_ ]?key|access[-_ ]?key|"
+                         r"(api|access|auth|bearer|refresh|session|oauth|github|slack)[-_ ]?token|"
                          r"hard[-_ ]?coded[-_ ]?(password|key)", re.IGNORECASE)
 _QUOTED = re.compile(r"""(['"`])[^'"`\s]{4,}\1""")
 FREE_TEXT = ("commitMessage", "message", "Message", "offender", "Offender", "Raw", "RawV2", "Redacted", "Match",
