@@ -182,6 +182,15 @@ if CELERY_BROKER_URL.startswith("filesystem"):
 CELERY_WORKER_CONSUMER = "worker.broker:Consumer"
 # Wait for the broker for as long as it takes (Celery's default gives up after 100 tries, about 45 minutes).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# One queue per kind of work (governance/queueing.py): a 100k-finding import never delays lineage processing, and
+# workers can be added where the load is. A worker started without -Q consumes every queue.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = {name: {} for name in ("imports", "lineage", "default")}
+CELERY_TASK_ROUTES = {
+    **{f"worker.tasks.{t}": {"queue": "imports"} for t in ("process_import", "imports_resume_stale")},
+    **{f"worker.tasks.{t}": {"queue": "lineage"} for t in ("process_lineage", "lineage_rules", "lineage_connector_run",
+                                                            "lineage_connectors_due")},
+}
 CELERY_TASK_ALWAYS_EAGER = env("CELERY_TASK_ALWAYS_EAGER", False, cast=bool)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -89,3 +89,30 @@ def other_system(other_owner, ciso):
         actor=ciso, data=system_data(other_owner, name="Fraud Scoring", slug="fraud-scoring", design_approach="classical_ml",
                                      uses_generative_ai=False, third_party_provider="")
     )
+
+
+class Queued(list):
+    """What governance code sent to the worker through governance.queueing.send, as (task, *args) tuples."""
+
+    down = False  # answer as a broker that cannot be reached
+    run = None  # a callable(task, *args): do the work in this process as well
+
+    def args_of(self, task: str) -> list:
+        return [args[0] if len(args) == 1 else args for name, *args in self if name == task]
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Nothing reaches a broker: sends are recorded (and run in-process if `queued.run` is set)."""
+    sent = Queued()
+
+    def send(task, *args, **options):
+        if sent.down:
+            return False
+        sent.append((task, *args))
+        if sent.run:
+            sent.run(task, *args)
+        return True
+
+    monkeypatch.setattr("governance.queueing.send", send)
+    return sent

@@ -10,6 +10,7 @@ from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 
+from governance import queueing
 from governance.audit.services import audit_record
 from governance.findings.models import ImportRun
 from worker.scanners import FORMATS
@@ -76,17 +77,9 @@ def enqueue(run_id: int, *, queue: str | None = None) -> bool:
 
     `enqueued_at` is set before the message leaves (once a worker has the run, its import may lock the row) and
     cleared again if it could not be sent: the sweeper (governance/findings/recovery.py) resends only those."""
-    from worker.tasks import process_import
-
     sent_at = timezone.now()
     ImportRun.objects.filter(pk=run_id).update(enqueued_at=sent_at)
-    try:
-        if queue:
-            process_import.apply_async((run_id,), queue=queue)
-        else:
-            process_import.delay(run_id)
+    if queueing.send("process_import", run_id, queue=queue):
         return True
-    except Exception as exc:  # broker unreachable: keep the run, it is resent by imports_resume_stale
-        ImportRun.objects.filter(pk=run_id, enqueued_at=sent_at).update(enqueued_at=None)
-        log.warning("Could not enqueue import %s (%s); it will be resent.", run_id, exc)
-        return False
+    ImportRun.objects.filter(pk=run_id, enqueued_at=sent_at).update(enqueued_at=None)  # the sweeper resends it
+    return False

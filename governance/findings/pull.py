@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from governance import outbound
+from governance import queueing
 from governance.audit.services import audit_record
 from governance.findings.intake import import_run_create
 from governance.findings.models import ImportRun, PullSource
@@ -248,29 +249,20 @@ def sources_due(now: datetime | None = None) -> list[PullSource]:
     return [s for s in sources if s.last_pulled_at is None or s.last_pulled_at <= now - timedelta(minutes=s.every_minutes)]
 
 
-def _send(source_id: int) -> None:
-    from worker.tasks import pull_source_now
-
-    pull_source_now.delay(source_id)
-
-
-def pull_due_sources(send=None) -> int:
+def pull_due_sources() -> int:
     """Beat: claim every due source and send one task each. Returns how many were sent.
 
     The claim moves last_pulled_at to now only if nobody moved it since we read it, so a second beat (or a tick
     that comes while the task waits in the queue) does not send the same source twice.
     """
-    send = send or _send
     now, sent = timezone.now(), 0
     for source in sources_due(now):
         previous = source.last_pulled_at
         same = Q(last_pulled_at__isnull=True) if previous is None else Q(last_pulled_at=previous)
         if not PullSource.objects.filter(same, pk=source.pk).update(last_pulled_at=now):
             continue
-        try:
-            send(source.pk)
+        if queueing.send("pull_source_now", source.pk):
             sent += 1
-        except Exception as exc:  # broker unreachable: give the claim back, the next tick tries again
-            log.warning("Could not enqueue the pull of source %s: %s", source.pk, exc)
+        else:  # broker unreachable: give the claim back, the next tick tries again
             PullSource.objects.filter(pk=source.pk, last_pulled_at=now).update(last_pulled_at=previous)
     return sent

@@ -6,6 +6,7 @@ import logging
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
+from governance import queueing
 from governance.audit.services import audit_record, snapshot
 from governance.findings.models import ImportRun, PullSource
 from governance.findings.pull import check_location, next_due
@@ -65,13 +66,9 @@ def source_delete(*, actor, source: PullSource) -> None:
 
 
 def source_pull_now(*, actor, source: PullSource) -> bool:
-    """Send a pull of this one source to the worker. False when the broker is unreachable (nothing is sent)."""
-    from worker.tasks import pull_source_now
-
-    try:
-        pull_source_now.delay(source.pk)
-    except Exception as exc:  # broker down: say so; the schedule tries again
-        log.warning("Could not enqueue the pull of %s: %s", source.name, exc)
+    """Send a pull of this one source to the worker. False when the broker is unreachable (nothing is sent; the
+    schedule tries again)."""
+    if not queueing.send("pull_source_now", source.pk):
         return False
     with transaction.atomic():
         audit_record(actor=actor, action="pull_source.pull_now", obj=source, system=source.system)

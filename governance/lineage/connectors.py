@@ -11,12 +11,11 @@ import fnmatch
 import logging
 from datetime import datetime, timedelta, timezone as dt_timezone
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from governance import outbound
+from governance import outbound, queueing
 from governance.audit.services import audit_record, snapshot
 from governance.lineage import secrets
 from governance.lineage.models import Connector, LineageEvent
@@ -119,6 +118,16 @@ def connector_delete(*, actor, connector: Connector) -> None:
 
 
 # ---------------------------------------------------------------- running
+
+
+def connector_run_request(*, actor, connector: Connector) -> bool:
+    """Ask the worker to pull this connector now (audited). False when the broker is unreachable: nothing was sent,
+    and the schedule pulls it later."""
+    if not queueing.send("lineage_connector_run", connector.pk):
+        return False
+    with transaction.atomic():
+        audit_record(actor=actor, action="lineage.connector.run_now", obj=connector)
+    return True
 
 
 def client_for(connector: Connector, **kw) -> JsonClient:

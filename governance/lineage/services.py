@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from governance import queueing
 from governance.lineage.graph import upsert_edges, upsert_nodes
 from governance.lineage.models import LineageEdge, LineageEvent, NodeKind
 from worker.lineage.openlineage import DatasetRef, EventError, LineageRecord, content_sha256, facet_summary, parse_event
@@ -75,16 +76,12 @@ def _enqueue() -> None:
     (without a wake-up of its own) during that window has committed. The beat sweep is the safety net.
     """
     global _last_wake
-    from worker.tasks import process_lineage
-
     now = time.monotonic()
     if now - _last_wake < WAKE_WINDOW:
         return
     _last_wake = now
-    try:
-        process_lineage.apply_async(countdown=WAKE_WINDOW)
-    except Exception:  # broker down: the beat sweep processes pending events later
-        _last_wake = 0.0
+    if not queueing.send("process_lineage", countdown=WAKE_WINDOW):
+        _last_wake = 0.0  # broker down: the beat sweep processes pending events later
 
 
 def _collect(record: LineageRecord, nodes: dict, edges: list) -> None:

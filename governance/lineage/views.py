@@ -82,14 +82,11 @@ def connector_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def connector_run_now(request: HttpRequest, pk: int) -> HttpResponse:
     _require_manage(request)
     connector = get_object_or_404(Connector, pk=pk)
-    from worker.tasks import lineage_connector_run
-
-    try:
-        lineage_connector_run.delay(connector.pk)
-    except Exception as exc:  # broker down: say so, the beat retries later
-        messages.error(request, f"Could not queue {connector.name}: {type(exc).__name__}. The schedule will retry.")
-    else:
+    if connectors.connector_run_request(actor=request.user, connector=connector):
         messages.success(request, f"{connector.name} queued; refresh to see its result.")
+    else:  # broker down: said, and the schedule pulls it later
+        messages.error(request, f"Could not queue {connector.name}: the worker's broker is unreachable. The "
+                                "schedule will pull it later.")
     return redirect("lineage:overview")
 
 

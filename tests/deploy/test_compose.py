@@ -14,12 +14,24 @@ def compose():
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_it_has_the_five_services(compose):
-    assert set(compose["services"]) == {"web", "worker", "beat", "postgres", "redis"}
+WORKERS = {"worker-imports": "imports", "worker-lineage": "lineage", "worker-default": "default"}
+
+
+def test_it_has_the_services(compose):
+    assert set(compose["services"]) == {"web", *WORKERS, "beat", "postgres", "redis"}
+
+
+def test_a_worker_per_queue_and_every_queue_consumed(compose, settings):
+    for name, queue in WORKERS.items():
+        command = compose["services"][name]["command"]
+        assert command[:4] == ["celery", "-A", "worker", "worker"]
+        assert command[command.index("-Q") + 1] == queue, name
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} | {settings.CELERY_TASK_DEFAULT_QUEUE}
+    assert routed == set(WORKERS.values()) == set(settings.CELERY_TASK_QUEUES)
 
 
 def test_app_services_share_the_image_and_wait_for_healthy_backends(compose):
-    for name in ("web", "worker", "beat"):
+    for name in ("web", *WORKERS, "beat"):
         service = compose["services"][name]
         assert service["build"] == "." and service["image"] == "rampart:latest"
         assert service["depends_on"] == {"postgres": {"condition": "service_healthy"},
@@ -42,7 +54,6 @@ def test_commands_start_web_worker_and_beat(compose):
     web = compose["services"]["web"]["command"]
     assert "migrate" in web and "load_catalogues" in web and "collectstatic" in web
     assert "gunicorn governance.wsgi:application" in web
-    assert compose["services"]["worker"]["command"][:4] == ["celery", "-A", "worker", "worker"]
     assert compose["services"]["beat"]["command"][:4] == ["celery", "-A", "worker", "beat"]
     assert compose["services"]["web"]["ports"] == ["8000:8000"]
 
@@ -55,9 +66,10 @@ def test_every_long_running_service_restarts_and_has_a_meaningful_health_check(c
     checks = {name: service["healthcheck"]["test"] for name, service in compose["services"].items()}
     assert "pg_isready" in checks["postgres"][1] and checks["redis"][1:] == ["redis-cli", "ping"]
     assert "/healthz" in " ".join(checks["web"])  # database, broker and a worker seen lately
-    assert checks["worker"][1:] == ["python", "manage.py", "liveness", "worker"]  # this container's heartbeat
+    for name in WORKERS:
+        assert checks[name][1:] == ["python", "manage.py", "liveness", "worker"]  # this container's heartbeat
     assert checks["beat"][1:] == ["python", "manage.py", "liveness", "beat"]  # beat's last tick
-    for name in ("worker", "beat"):
+    for name in (*WORKERS, "beat"):
         check = compose["services"][name]["healthcheck"]
         assert check.get("start_period") and check.get("retries", 0) >= 2, name
 

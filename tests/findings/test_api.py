@@ -31,7 +31,7 @@ def post_import(client, headers, path=BANDIT, **fields):
 @pytest.fixture
 def broker_queue(monkeypatch):
     """The test broker, with a queue of this test's own (the Redis database may be shared: never FLUSHDB)."""
-    from worker.tasks import process_import
+    from governance import queueing
 
     url = django_settings.CELERY_BROKER_URL
     if not url.startswith("redis://"):
@@ -39,7 +39,8 @@ def broker_queue(monkeypatch):
     r = redis.Redis.from_url(url)
     name = f"rampart-test-{os.getpid()}-api"
     r.delete(name)
-    monkeypatch.setattr(process_import, "delay", lambda *args: process_import.apply_async(args, queue=name))
+    send = queueing.send
+    monkeypatch.setattr(queueing, "send", lambda task, *args, **kw: send(task, *args, **{**kw, "queue": name}))
     yield r, name
     r.delete(name)
 

@@ -178,7 +178,7 @@ def test_editing_the_scope_imports_the_same_bytes_again(server, system, engineer
     assert ImportRun.objects.filter(system=system).count() == 1
 
 
-def test_failures_are_recorded_and_the_next_source_still_pulls(server, system):
+def test_failures_are_recorded_and_the_next_source_still_pulls(server, system, queued):
     server.routes.update({"/boom": 500, "/slow": ("slow", 2), "/missing": 404, "/ok.sarif": BANDIT.read_bytes()})
     failing = {
         "boom": url_source(server.url("/boom"), name="a-boom"),
@@ -188,9 +188,10 @@ def test_failures_are_recorded_and_the_next_source_still_pulls(server, system):
     }
     good = url_source(server.url("/ok.sarif"), name="e-good", system=system)
 
-    sent = []
-    assert pull.pull_due_sources(send=lambda pk: (sent.append(pk), pull.source_pull(pk))) == 5
-    assert sent == sorted(sent)  # one pull per source, none skipped
+    queued.run = lambda task, pk: pull.source_pull(pk)
+    assert pull.pull_due_sources() == 5
+    sent = queued.args_of("pull_source_now")
+    assert sent == sorted(sent) and len(sent) == 5  # one pull per source, none skipped
 
     errors = {k: PullSource.objects.get(pk=s.pk).last_error for k, s in failing.items()}
     assert "HTTP 500" in errors["boom"] and "gave up after 2 attempts" in errors["boom"]
@@ -355,7 +356,7 @@ def test_folders_outside_the_drop_root_are_refused_at_pull_time(settings, tmp_pa
 # ---------------------------------------------------------------- beat
 
 
-def test_beat_sends_one_task_per_due_source_and_claims_it(server):
+def test_beat_sends_one_task_per_due_source_and_claims_it(server, queued):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -365,27 +366,22 @@ def test_beat_sends_one_task_per_due_source_and_claims_it(server):
     recent = url_source(server.url("/b"), name="recent", last_pulled_at=now - timedelta(minutes=10), every_minutes=60)
     late = url_source(server.url("/c"), name="late", last_pulled_at=now - timedelta(minutes=61), every_minutes=60)
     url_source(server.url("/d"), name="paused", enabled=False)
-    sent = []
-    assert pull.pull_due_sources(send=sent.append) == 2
-    assert sorted(sent) == sorted([due.pk, late.pk])
-    assert pull.pull_due_sources(send=sent.append) == 0  # claimed: the next tick does not send them again
+    assert pull.pull_due_sources() == 2
+    assert sorted(queued.args_of("pull_source_now")) == sorted([due.pk, late.pk])
+    assert pull.pull_due_sources() == 0  # claimed: the next tick does not send them again
     assert PullSource.objects.get(pk=recent.pk).last_pulled_at == recent.last_pulled_at
 
-    def broker_down(pk):
-        raise ConnectionError("broker down")
-
+    queued.down = True
     PullSource.objects.filter(pk=late.pk).update(last_pulled_at=late.last_pulled_at)
-    assert pull.pull_due_sources(send=broker_down) == 0
+    assert pull.pull_due_sources() == 0
     assert PullSource.objects.get(pk=late.pk).last_pulled_at == late.last_pulled_at  # claim given back
 
 
-def test_the_beat_task_enqueues_pull_source_now(monkeypatch, server):
+def test_the_beat_task_enqueues_pull_source_now(queued, server):
     import worker.tasks
 
     source = url_source(server.url("/a"))
-    sent = []
-    monkeypatch.setattr(worker.tasks.pull_source_now, "delay", sent.append)
-    assert worker.tasks.pull_sources_due() == 1 and sent == [source.pk]
+    assert worker.tasks.pull_sources_due() == 1 and queued == [("pull_source_now", source.pk)]
     assert worker.tasks.pull_source_now.acks_late
 
 
@@ -435,11 +431,7 @@ def test_the_form_checks_minutes_and_name(client, engineer):
     assert response.status_code == 400 and "greater than or equal to 5" in body and "Another source has this name" in body
 
 
-def test_create_edit_pause_pull_delete_are_audited(client, engineer, system, monkeypatch):
-    import worker.tasks
-
-    queued = []
-    monkeypatch.setattr(worker.tasks.pull_source_now, "delay", queued.append)
+def test_create_edit_pause_pull_delete_are_audited(client, engineer, system, queued):
     client.force_login(engineer)
     assert client.post("/findings/sources/new/", form_data(system=system.slug, format="sarif")).status_code == 302
     source = PullSource.objects.get()
@@ -453,7 +445,8 @@ def test_create_edit_pause_pull_delete_are_audited(client, engineer, system, mon
     assert client.post(f"/findings/sources/{source.pk}/enabled/", {"enabled": "0"}).status_code == 302
     assert PullSource.objects.get().enabled is False
     assert client.post(f"/findings/sources/{source.pk}/enabled/", {"enabled": "1"}).status_code == 302
-    assert client.post(f"/findings/sources/{source.pk}/pull/").status_code == 302 and queued == [source.pk]
+    assert client.post(f"/findings/sources/{source.pk}/pull/").status_code == 302
+    assert queued == [("pull_source_now", source.pk)]
     assert client.post(f"/findings/sources/{source.pk}/delete/").status_code == 302 and not PullSource.objects.exists()
     actions = list(AuditEvent.objects.filter(object_type="findings.pullsource").order_by("seq").values_list("action", flat=True))
     assert actions == ["pull_source.create", "pull_source.update", "pull_source.disable", "pull_source.enable",
@@ -461,13 +454,8 @@ def test_create_edit_pause_pull_delete_are_audited(client, engineer, system, mon
     assert client.get(f"/findings/sources/{source.pk}/delete/").status_code == 405
 
 
-def test_pull_now_with_the_broker_down_says_so(client, engineer, monkeypatch):
-    import worker.tasks
-
-    def down(pk):
-        raise ConnectionError("no broker")
-
-    monkeypatch.setattr(worker.tasks.pull_source_now, "delay", down)
+def test_pull_now_with_the_broker_down_says_so(client, engineer, queued):
+    queued.down = True
     source = url_source("https://127.0.0.1/x")
     client.force_login(engineer)
     response = client.post(f"/findings/sources/{source.pk}/pull/", follow=True)
@@ -479,10 +467,7 @@ def test_pull_now_with_the_broker_down_says_so(client, engineer, monkeypatch):
 
 @pytest.mark.parametrize("role, expected", [("engineer", 200), ("ciso", 200), ("admin_user", 200), ("owner", 403),
                                             ("facilitator", 403), ("nobody", 403)])
-def test_who_may_manage_sources(client, request, role, expected, monkeypatch):
-    import worker.tasks
-
-    monkeypatch.setattr(worker.tasks.pull_source_now, "delay", lambda pk: None)
+def test_who_may_manage_sources(client, request, role, expected, queued):
     client.force_login(request.getfixturevalue(role))
     source = url_source("https://127.0.0.1/x")
     assert client.get("/findings/sources/").status_code == expected

@@ -22,11 +22,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def sent(monkeypatch):
     """The messages that would reach the broker: (run id, queue)."""
-    from worker.tasks import process_import
-
     messages = []
-    monkeypatch.setattr(process_import, "delay", lambda run_id: messages.append((run_id, None)))
-    monkeypatch.setattr(process_import, "apply_async", lambda args, queue=None: messages.append((args[0], queue)))
+    monkeypatch.setattr("governance.queueing.send",
+                        lambda task, run_id, queue=None: messages.append((run_id, queue)) or True)
     return messages
 
 
@@ -89,19 +87,13 @@ def test_the_sweeper_sends_a_missing_message_once(system, sent, other_worker):
     assert on_its_way.pk not in {pk for pk, _ in sent} and held.pk not in {pk for pk, _ in sent}
 
 
-def test_a_failed_send_leaves_the_run_for_the_sweeper(system, monkeypatch):
-    from worker.tasks import process_import
-
+def test_a_failed_send_leaves_the_run_for_the_sweeper(system, queued):
     run = make_run(system, age=60)
-
-    def broker_down(run_id):
-        raise OSError("Connection refused")
-
-    monkeypatch.setattr(process_import, "delay", broker_down)
+    queued.down = True
     assert enqueue(run.pk) is False
     assert ImportRun.objects.get(pk=run.pk).enqueued_at is None
     assert recovery.imports_resend_missing() == []  # still down: nothing sent
-    monkeypatch.setattr(process_import, "delay", lambda run_id: None)
+    queued.down = False
     assert recovery.imports_resend_missing() == [run.pk]
     assert ImportRun.objects.get(pk=run.pk).enqueued_at is not None
 

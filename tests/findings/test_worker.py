@@ -143,7 +143,10 @@ def workers(transactional_db, queue, settings, tmp_path, monkeypatch):
         monkeypatch.setattr(app.conf, "broker_url", BROKER)
         app._pool = None
         app.amqp._producer_pool = None
-    monkeypatch.setattr(process_import, "delay", lambda *args: process_import.apply_async(args, queue=queue))
+    from governance import queueing
+
+    send = queueing.send  # every import this test sends goes to its workers' own queue
+    monkeypatch.setattr(queueing, "send", lambda task, *args, **kw: send(task, *args, **{**kw, "queue": queue}))
     settings.RAMPART_IMPORT_LEASE_SECONDS = 3
     pool = Workers(tmp_path, settings.MEDIA_ROOT, queue)
     yield pool

@@ -74,9 +74,9 @@ def publish_to():
 
 
 def recovery_workers(tmp_path, settings, broker_url: str, **env) -> Workers:
-    """Workers on the default queue (what a worker picks up is sent there), beating every second, no beat."""
+    """Workers on the imports queue (where imports are routed), beating every second, no beat."""
     settings.RAMPART_WORKER_STALE_SECONDS = 4
-    pool = Workers(tmp_path, settings.MEDIA_ROOT, "celery")
+    pool = Workers(tmp_path, settings.MEDIA_ROOT, "imports")
     pool.env.update({"CELERY_BROKER_URL": broker_url, "RAMPART_WORKER_STALE_SECONDS": "4",
                      "RAMPART_VAR_DIR": str(tmp_path / "var"), **env})
     return pool

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from governance.audit.models import AuditEvent
 from governance.lineage.connectors import connector_save
 from governance.lineage.models import Connector
 from tests.conftest import PASSWORD
@@ -80,17 +81,14 @@ def test_form_refuses_metadata_urls_and_duplicates(client, ciso, connector):
     assert Connector.objects.count() == 1
 
 
-def test_overview_lists_last_error_and_run_now_queues(client, ciso, connector, monkeypatch):
-    from worker import tasks
-
-    sent = []
-    monkeypatch.setattr(tasks.lineage_connector_run, "delay", lambda pk: sent.append(pk))
+def test_overview_lists_last_error_and_run_now_queues(client, ciso, connector, queued):
     Connector.objects.filter(pk=connector.pk).update(last_error="HttpError: http://127.0.0.1:5001/api: HTTP 500 <b>x</b>")
     login(client, ciso)
     body = client.get("/lineage/").content.decode()
     assert 'id="connectors"' in body and "HTTP 500 &lt;b&gt;x&lt;/b&gt;" in body and "Run now" in body
     response = client.post(f"/lineage/connectors/{connector.pk}/run/")
-    assert response.status_code == 302 and sent == [connector.pk]
+    assert response.status_code == 302 and queued == [("lineage_connector_run", connector.pk)]
+    assert AuditEvent.objects.filter(action="lineage.connector.run_now", object_id=str(connector.pk)).count() == 1
     assert client.get(f"/lineage/connectors/{connector.pk}/run/").status_code == 405
 
 

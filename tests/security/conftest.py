@@ -113,10 +113,8 @@ def world(settings, tmp_path, monkeypatch, ciso, owner, other_owner, engineer, f
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": f"security-{next(_serial)}"}}
-    import worker.tasks
-
-    # "Run now" would publish to the shared test broker: record the call instead.
-    monkeypatch.setattr(worker.tasks.lineage_connector_run, "delay", lambda *a, **kw: None)
+    # "Run now" and "pull now" would publish to the shared test broker: drop the sends instead.
+    monkeypatch.setattr("governance.queueing.send", lambda *a, **kw: True)
     return build_world(ciso=ciso, owner=owner, other_owner=other_owner, engineer=engineer, facilitator=facilitator,
                        admin_user=admin_user, nobody=nobody, system=system, other_system=other_system)
 

@@ -98,10 +98,8 @@ def SRC(w) -> list:
 
 @pytest.fixture(autouse=True)
 def _no_pull_tasks(monkeypatch):
-    """Pull now would publish to the shared test broker: drop the call instead."""
-    import worker.tasks
-
-    monkeypatch.setattr(worker.tasks.pull_source_now, "delay", lambda *a, **kw: None)
+    """Pull now would publish to the shared test broker: drop the send instead."""
+    monkeypatch.setattr("governance.queueing.send", lambda *a, **kw: True)
 
 
 def _upload(w):
