@@ -188,7 +188,7 @@ class Worker:
 # ------------------------------------------------------------------ the cases
 
 def import_and_wait(path: Path, system, source: str, timeout: float = 900):
-    from governance.findings.intake import import_run_create
+    from governance.findings.imports import import_run_create
     from governance.findings.models import ImportRun
 
     t0 = time.perf_counter()
@@ -281,20 +281,20 @@ def profile(n: int, batch: int | None, top: int) -> None:
     """The worker's code path in this process, under cProfile: import_run_execute on a stored report."""
     from django.conf import settings
 
-    from governance.findings import intake
-    from governance.findings.ingest import import_run_execute
+    from governance.findings import imports
+    from governance.findings.imports import import_run_execute
     from governance.findings.models import ImportRun
 
     if batch:
         settings.RAMPART_IMPORT_BATCH = batch
-    intake.enqueue = lambda run_id: True  # no broker: we run it here
+    imports.import_run_send = lambda run_id: True  # no broker: we run it here
     tmp = Path(tempfile.mkdtemp(prefix="rampart-profile-"))
     path = write_sarif(tmp / f"sarif-{n}.json", n)
     system = _setup.bench_system(f"bench-profile-{time.strftime('%H%M%S')}")
     for label in ("fresh", "reimport"):
         with path.open("rb") as stream:
-            run = intake.import_run_create(actor=None, stream=stream, filename=path.name, fmt="sarif", system=system,
-                                           source="codeql", via=ImportRun.Via.CLI)
+            run = imports.import_run_create(actor=None, stream=stream, filename=path.name, fmt="sarif", system=system,
+                                            source="codeql", via=ImportRun.Via.CLI)
         prof = cProfile.Profile()
         t0 = time.perf_counter()
         prof.enable()

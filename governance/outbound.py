@@ -10,7 +10,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from worker.outbound import ALLOW_SETTING, Client, Policy
+from worker.outbound import ALLOW_SETTING, Client, OutboundError, Policy
 
 
 @lru_cache(maxsize=16)
@@ -26,9 +26,15 @@ def policy() -> Policy:
     return _policy(tuple(settings.RAMPART_OUTBOUND_ALLOWED_HOSTS))
 
 
-def check_url(url: str) -> None:
-    """Raises worker.outbound.Refused (scheme, address) or Unresolved (the name does not resolve)."""
-    policy().check_url(url)
+def check_url(url: str, *, raise_as: type[Exception] | None = None) -> None:
+    """Raises worker.outbound.Refused (scheme, address) or Unresolved (the name does not resolve); with `raise_as`,
+    that exception instead, with the same message (a findings pull's PullError, a connector's ConnectorError)."""
+    try:
+        policy().check_url(url)
+    except OutboundError as exc:
+        if raise_as is None:
+            raise
+        raise raise_as(str(exc)) from exc
 
 
 def client(**options) -> Client:

@@ -205,7 +205,7 @@ CELERY_BEAT_SCHEDULER = "worker.liveness:TickingScheduler"  # records each tick 
 CELERY_BEAT_MAX_LOOP_INTERVAL = 30  # beat ticks at least this often
 CELERY_BEAT_SCHEDULE = {
     "imports-resume-stale": {"task": "worker.tasks.imports_resume_stale", "schedule": 60.0},
-    "pull-sources": {"task": "worker.tasks.pull_sources_due", "schedule": 60.0},
+    "pull-sources": {"task": "worker.tasks.sources_pull_due", "schedule": 60.0},
     "lineage-process": {"task": "worker.tasks.process_lineage", "schedule": 60.0},
     "lineage-rules": {"task": "worker.tasks.lineage_rules", "schedule": 900.0},
     "lineage-connectors": {"task": "worker.tasks.lineage_connectors_due", "schedule": 60.0},

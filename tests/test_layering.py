@@ -49,3 +49,28 @@ def test_only_the_queueing_seam_sends_work():
     senders = sorted(str(p.relative_to(ROOT)) for p in modules("governance")
                      if {"worker.celery", "worker.celery.app"} & imports_of(p))
     assert senders in (["governance/queueing.py"], ["governance/dashboard/views.py", "governance/queueing.py"]), senders
+
+
+INGEST = "governance.findings.ingest"
+PRIVATE_DB_API = ("psycopg._", "_prepare_cursor", "ServerBindingCursor", "queries_log", "get_new_connection",
+                  "wrap_database_errors", "connection.connection")
+
+
+@pytest.mark.parametrize("path", [p for p in modules("governance", "worker") if INGEST.replace(".", "/") not in str(p)],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_ingest_package_is_used_through_its_entry_points_only(path):
+    """Outside governance/findings/ingest/ only what its __init__ exports is imported (findings_write and friends)."""
+    from governance.findings import ingest
+
+    used = {name for name in imports_of(path) if name.startswith(INGEST + ".")}
+    bad = {name for name in used if name.removeprefix(INGEST + ".") not in ingest.__all__}
+    assert not bad, f"{path.relative_to(ROOT)} reaches into the ingest package: {bad}"
+
+
+@pytest.mark.parametrize("path", list(modules("governance", "worker")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_private_database_apis_live_in_the_ingest_driver_only(path):
+    if path == ROOT / "governance/findings/ingest/driver.py":
+        return
+    text = path.read_text()
+    bad = [name for name in PRIVATE_DB_API if name in text]
+    assert not bad, f"{path.relative_to(ROOT)} uses {bad}: keep them in governance/findings/ingest/driver.py"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from governance.findings.prefetch import ParserLost
+from governance.findings.ingest import ParserLost
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError, InterfaceError, ParserLost), retry_backoff=True,
@@ -25,11 +25,11 @@ def imports_resume_stale() -> int:
 
 
 @shared_task(acks_late=True)
-def pull_sources_due() -> int:
-    """Beat: one pull_source_now task per due source, so a slow or failing source never holds up the others."""
-    from governance.findings.pull import pull_due_sources
+def sources_pull_due() -> int:
+    """Beat: one source_pull task per due source, so a slow or failing source never holds up the others."""
+    from governance.findings import pull
 
-    return pull_due_sources()
+    return pull.sources_queue_due()
 
 
 @shared_task(acks_late=True)
@@ -78,21 +78,18 @@ def lineage_connector_run(connector_id: int) -> str:
 @shared_task(acks_late=True)
 def lineage_connectors_due() -> int:
     """Beat: one task per due connector, so a slow or failing one never holds up the others."""
-    from governance.lineage.connectors import connectors_due
+    from governance.lineage.connectors import connectors_queue_due
 
-    ids = connectors_due()
-    for pk in ids:
-        lineage_connector_run.delay(pk)
-    return len(ids)
+    return connectors_queue_due()
 
 
 @shared_task(acks_late=True)
-def pull_source_now(source_id: int) -> str:
+def source_pull(source_id: int) -> str:
     """Pull one findings source (URL or drop folder). Its outcome is stored on the source, never raised, so a
     redelivered task simply pulls again (an unchanged URL creates no run; a folder's taken files were moved)."""
-    from governance.findings.pull import source_pull
+    from governance.findings import pull
 
-    return source_pull(source_id)
+    return pull.source_pull(source_id)
 
 
 @shared_task(acks_late=True)

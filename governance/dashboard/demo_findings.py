@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from governance.findings.ingest import import_run_execute
-from governance.findings.intake import import_run_create
+from governance.findings.imports import import_run_execute
+from governance.findings.imports import import_run_create
 from governance.findings.models import ImportRun
 from governance.inventory.models import AISystem
 

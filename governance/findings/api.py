@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from governance.accounts import permissions as perms
 from governance.findings import selectors
 from governance.findings.forms import UploadForm
-from governance.findings.intake import import_run_create
+from governance.findings.imports import import_run_create
 from governance.findings.models import ImportRun
 
 COUNT_KEYS = ("created", "updated", "unchanged", "closed", "reopened", "merged", "held_open", "repaired")

@@ -4,8 +4,8 @@ from django import forms
 from django.conf import settings
 
 from governance.accounts.models import User
-from governance.findings.intake import FORMAT_CHOICES
-from governance.findings.models import FindingState, MappingRule, PullSource
+from governance.findings.imports import FORMAT_CHOICES
+from governance.findings.models import HUMAN_DECISIONS, FindingState, MappingRule, PullSource
 from governance.findings.pull import MIN_EVERY_MINUTES, PullError, check_location, drop_root
 from governance.inventory.models import AISystem
 
@@ -60,7 +60,7 @@ class BulkForm(forms.Form):
         if len(self.id_list) > 500:
             raise forms.ValidationError("Select at most 500 findings at once.")
         action = data.get("action")
-        if action in ("false_positive", "risk_accepted") and not (data.get("reason") or "").strip():
+        if self.ACTION_STATES.get(action) in HUMAN_DECISIONS and not (data.get("reason") or "").strip():
             self.add_error("reason", "Say why: a reason is required.")
         if action == "assign" and not data.get("assignee"):
             self.add_error("assignee", "Choose who to assign to.")

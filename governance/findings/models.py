@@ -1,8 +1,9 @@
 """Scanner findings, the import runs that bring them, and the rules that route them to systems."""
 from __future__ import annotations
 
+import fnmatch
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -34,7 +35,16 @@ class FindingState(models.TextChoices):
 
 
 OPEN_STATES = (FindingState.NEW, FindingState.CONFIRMED)
-HUMAN_DECISIONS = (FindingState.FALSE_POSITIVE, FindingState.RISK_ACCEPTED)
+HUMAN_DECISIONS = (FindingState.FALSE_POSITIVE, FindingState.RISK_ACCEPTED)  # a person says why (a reason)
+# The states a person may move a finding to, each from which states (imports move the others: closed, reopened).
+MOVES_BY_HAND = {
+    FindingState.CONFIRMED: {FindingState.NEW, FindingState.FALSE_POSITIVE, FindingState.RISK_ACCEPTED},
+    FindingState.FALSE_POSITIVE: {FindingState.NEW, FindingState.CONFIRMED},
+    FindingState.RISK_ACCEPTED: {FindingState.NEW, FindingState.CONFIRMED},
+    FindingState.FIXED: {FindingState.NEW, FindingState.CONFIRMED, FindingState.RISK_ACCEPTED},
+    FindingState.NEW: {FindingState.FALSE_POSITIVE, FindingState.RISK_ACCEPTED, FindingState.FIXED,
+                       FindingState.CONFIRMED},
+}
 
 
 class FindingQuerySet(models.QuerySet):
@@ -109,9 +119,14 @@ class ImportRun(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("findings:import-detail", args=[self.pk])
 
+    @staticmethod
+    def lease_from(moment: datetime) -> datetime:
+        """Until when a worker owns a running import without renewing it (renewed after every batch)."""
+        return moment + timedelta(seconds=settings.RAMPART_IMPORT_LEASE_SECONDS)
+
     @property
     def scope_label(self) -> str:
-        source = self.source or "source named after the detected format"  # set by the worker (ingest._named_source)
+        source = self.source or "source named after the detected format"  # set by the worker (imports._named_source)
         return f"{self.system.name if self.system else 'routed by rules'} · {source}"
 
 
@@ -217,6 +232,16 @@ class FindingScope(models.Model):
     def __str__(self) -> str:
         return self.key
 
+    @staticmethod
+    def key_of(system_id: int | None, source: str) -> str:
+        """The scope's key, as findings and scopes store it."""
+        return f"{system_id or 'unassigned'}:{source}"
+
+    @staticmethod
+    def system_of(key: str) -> int | None:
+        system = key.split(":", 1)[0]
+        return None if system == "unassigned" else int(system)
+
 
 class FindingTerm(models.Model):
     """A word of some finding's title, location or rule id, once (governance.findings.search)."""
@@ -262,6 +287,15 @@ class MappingRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.pattern}"
+
+    def matches(self, place: str, repository: str = "") -> bool:
+        """Does a finding at `place` (its artifact, else its location), in a report of `repository`, belong to
+        this rule's system? Globs and repositories are matched case-sensitively, model names in any case."""
+        if self.kind == self.Kind.ARTIFACT_GLOB:
+            return fnmatch.fnmatchcase(place, self.pattern)
+        if self.kind == self.Kind.MODEL_NAME:
+            return self.pattern.lower() in place.lower()
+        return bool(repository) and fnmatch.fnmatchcase(repository, self.pattern)
 
 
 class PullSource(models.Model):

@@ -1,7 +1,7 @@
 """Scheduled pulls: fetch a report from an HTTP(S) URL or take files from a drop folder.
 
-Beat calls `pull_due_sources` every minute: it claims each due source (a conditional UPDATE of last_pulled_at,
-so the next tick does not send it again) and sends one `pull_source_now` task per source, so a slow or failing
+Beat calls `sources_queue_due` every minute: it claims each due source (a conditional UPDATE of last_pulled_at,
+so the next tick does not send it again) and sends one `source_pull` task per source, so a slow or failing
 source never holds up the others. `source_pull` does one pull and stores its outcome on the source (last_error
 empty on success); it never raises.
 
@@ -32,7 +32,7 @@ from django.utils import timezone
 from governance import outbound
 from governance import queueing
 from governance.audit.services import audit_record
-from governance.findings.intake import import_run_create
+from governance.findings.imports import import_run_create
 from governance.findings.models import ImportRun, PullSource
 from worker.outbound import Download, OutboundError
 
@@ -50,15 +50,6 @@ class PullError(Exception):
 
 
 # ---------------------------------------------------------------- URL pulls (through governance.outbound)
-
-
-def check_url(url: str) -> None:
-    """The outbound policy (http(s) only; private, loopback, link-local, metadata … addresses refused unless an
-    operator allowed them in RAMPART_OUTBOUND_ALLOWED_HOSTS), raised as a PullError."""
-    try:
-        outbound.check_url(url)
-    except OutboundError as exc:
-        raise PullError(str(exc)) from exc
 
 
 def _download(url: str, *, timeout: float = HTTP_OPTIONS["timeout"], retries: int = HTTP_OPTIONS["retries"],
@@ -93,8 +84,8 @@ def check_folder(location: str) -> Path:
 
 
 def check_location(kind: str, location: str) -> None:
-    if kind == PullSource.Kind.URL:
-        check_url(location)
+    if kind == PullSource.Kind.URL:  # http(s) only; private, loopback, metadata … refused unless allowed
+        outbound.check_url(location, raise_as=PullError)
     else:
         check_folder(location)
 
@@ -121,7 +112,7 @@ class PullResult:
 
 
 def _failed_run(source: PullSource, *, filename: str, size: int, error: str) -> ImportRun:
-    """A run that failed before anything was stored (oversized), recorded like intake records its refusals."""
+    """A run that failed before anything was stored (oversized), recorded like import_run_create records its refusals."""
     with transaction.atomic():
         run = ImportRun.objects.create(
             system=source.system, source=source.name[:100], format=source.format, via=ImportRun.Via.PULL,
@@ -203,7 +194,7 @@ def _pull_folder(source: PullSource) -> PullResult:
     return result
 
 
-def pull_source(source: PullSource, *, http_options: dict | None = None) -> PullResult:
+def source_fetch(source: PullSource, *, http_options: dict | None = None) -> PullResult:
     """Pull one source now; raises PullError (or anything unexpected) when the pull itself fails."""
     if source.kind == PullSource.Kind.URL:
         return _pull_url(source, {**HTTP_OPTIONS, **(http_options or {})})
@@ -218,7 +209,7 @@ def source_pull(source_id: int, *, http_options: dict | None = None) -> str:
     started = timezone.now()
     update: dict = {"last_pulled_at": started}
     try:
-        result = pull_source(source, http_options=http_options)
+        result = source_fetch(source, http_options=http_options)
     except Exception as exc:  # stored on the source; the other sources run in their own tasks
         log.warning("Pull of %s failed: %s", source.name, exc)
         error = str(exc) if isinstance(exc, PullError) else f"{type(exc).__name__}: {exc}"
@@ -243,25 +234,25 @@ def next_due(source: PullSource) -> datetime | None:
     return source.last_pulled_at + timedelta(minutes=source.every_minutes)
 
 
-def sources_due(now: datetime | None = None) -> list[PullSource]:
+def _sources_due(now: datetime | None = None) -> list[PullSource]:
     now = now or timezone.now()
     sources = PullSource.objects.filter(enabled=True).only("pk", "every_minutes", "last_pulled_at", "enabled")
     return [s for s in sources if s.last_pulled_at is None or s.last_pulled_at <= now - timedelta(minutes=s.every_minutes)]
 
 
-def pull_due_sources() -> int:
+def sources_queue_due() -> int:
     """Beat: claim every due source and send one task each. Returns how many were sent.
 
     The claim moves last_pulled_at to now only if nobody moved it since we read it, so a second beat (or a tick
     that comes while the task waits in the queue) does not send the same source twice.
     """
     now, sent = timezone.now(), 0
-    for source in sources_due(now):
+    for source in _sources_due(now):
         previous = source.last_pulled_at
         same = Q(last_pulled_at__isnull=True) if previous is None else Q(last_pulled_at=previous)
         if not PullSource.objects.filter(same, pk=source.pk).update(last_pulled_at=now):
             continue
-        if queueing.send("pull_source_now", source.pk):
+        if queueing.send("source_pull", source.pk):
             sent += 1
         else:  # broker unreachable: give the claim back, the next tick tries again
             PullSource.objects.filter(pk=source.pk, last_pulled_at=now).update(last_pulled_at=previous)

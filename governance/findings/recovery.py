@@ -24,8 +24,8 @@ from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 
-from governance.findings.ingest import import_run_execute
-from governance.findings.intake import enqueue
+from governance.findings.imports import import_run_execute
+from governance.findings.imports import import_run_send
 from governance.findings.models import ImportRun
 
 HOLD_CLASS = 7332  # advisory lock class of "a process executes this import" (7331: ingest's scope locks)
@@ -91,7 +91,7 @@ def _held_elsewhere(run_id: int) -> bool:
 
 
 def _send(ids: list[int], queue: str | None = None) -> list[int]:
-    return [run_id for run_id in ids if enqueue(run_id, queue=queue)]
+    return [run_id for run_id in ids if import_run_send(run_id, queue=queue)]
 
 
 def imports_resend_missing(*, now: datetime | None = None, queue: str | None = None, limit: int = 100) -> list[int]:

@@ -114,42 +114,6 @@ class Terms:
         return new
 
 
-class Dictionary:
-    """Adds words to FindingTerm, committed at once on a connection of its own.
-
-    Not in the import's transaction: two imports meeting the same new word would otherwise wait for each other
-    until one commits (or deadlock). A word whose import later rolls back stays in the dictionary; that is
-    harmless (it points at no finding).
-    """
-
-    def __init__(self):
-        self._conn = None
-
-    def add(self, words_by_hash: dict[int, str]) -> None:
-        if not words_by_hash or connection.vendor != "postgresql":
-            return
-        from governance.findings.models import FindingTerm
-
-        new = sorted(words_by_hash)  # sorted: two imports adding the same words cannot deadlock
-        table = connection.ops.quote_name(FindingTerm._meta.db_table)
-        sql = f"INSERT INTO {table} (hash, word) SELECT * FROM unnest(%s::bigint[], %s::text[]) ON CONFLICT DO NOTHING"
-        with connection.wrap_database_errors:
-            self._connection().execute(sql, [new, [words_by_hash[h] for h in new]])
-        if connection.queries_logged:  # counted like the import's own queries
-            connection.queries_log.append({"sql": f"{sql} -- {len(new)} words", "time": "0"})
-
-    def _connection(self):
-        if self._conn is None:
-            self._conn = connection.get_new_connection(connection.get_connection_params())
-            self._conn.autocommit = True
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
 def pieces(q: str) -> list[str]:
     """The words of a search, but those with a character that has no one-character capital (they may match text
     PostgreSQL capitalises differently: the exact filter alone decides for them)."""

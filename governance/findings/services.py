@@ -2,23 +2,14 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from governance.audit.services import audit_record
 from governance.findings.ingest import lock_scopes
-from governance.findings.models import Finding, FindingScope, FindingState, FindingTransition, ImportRun, MappingRule
+from governance.findings.models import (HUMAN_DECISIONS, MOVES_BY_HAND, Finding, FindingScope, FindingState,
+                                        FindingTransition, ImportRun, MappingRule)
 from governance.findings.selectors import with_reported_at
-
-S = FindingState
-# Which states a person may move a finding to, from which states.
-ALLOWED = {
-    S.CONFIRMED: {S.NEW, S.FALSE_POSITIVE, S.RISK_ACCEPTED},
-    S.FALSE_POSITIVE: {S.NEW, S.CONFIRMED},
-    S.RISK_ACCEPTED: {S.NEW, S.CONFIRMED},
-    S.FIXED: {S.NEW, S.CONFIRMED, S.RISK_ACCEPTED},
-    S.NEW: {S.FALSE_POSITIVE, S.RISK_ACCEPTED, S.FIXED, S.CONFIRMED},
-}
-NEEDS_REASON = {S.FALSE_POSITIVE, S.RISK_ACCEPTED}
 
 
 class TriageError(ValueError):
@@ -29,14 +20,14 @@ class TriageError(ValueError):
 def findings_transition(*, actor, findings: list[Finding], to_state: str, reason: str = "") -> int:
     """Move findings to a state; findings already there or not allowed to move are skipped. Returns count moved."""
     reason = (reason or "").strip()
-    if to_state not in ALLOWED:
+    if to_state not in MOVES_BY_HAND:
         raise TriageError(f"Findings cannot be moved to {to_state!r} by hand.")
-    if to_state in NEEDS_REASON and not reason:
-        raise TriageError(f"Say why: a reason is required for “{S(to_state).label}”.")
+    if to_state in HUMAN_DECISIONS and not reason:
+        raise TriageError(f"Say why: a reason is required for “{FindingState(to_state).label}”.")
     now, moved = timezone.now(), []
     locked = Finding.objects.select_for_update().filter(pk__in=[f.pk for f in findings])
     for finding in locked:
-        if finding.state in ALLOWED[to_state]:
+        if finding.state in MOVES_BY_HAND[to_state]:
             moved.append(FindingTransition(finding=finding, from_state=finding.state, to_state=to_state, at=now,
                                            actor=actor, reason=reason))
             finding.state, finding.state_changed_at = to_state, now
@@ -82,12 +73,17 @@ def findings_route(*, actor, findings: list[Finding], system) -> int:
     moved = 0
     rows = list(with_reported_at(Finding.objects.select_for_update(of=("self",)).filter(
         pk__in=[f.pk for f in findings], system__isnull=True)))
-    lock_scopes({f"{system.pk}:{f.source}" for f in rows})  # an import of that scope may be adding the same key
+    keys = {f.pk: FindingScope.key_of(system.pk, f.source) for f in rows}
+    lock_scopes(set(keys.values()))  # an import of that scope may be adding the same key
+    taken = Q(pk__in=[])
     for f in rows:
-        reported = f.reported_at
-        f.system, f.scope_key, f.last_seen, f.gone = system, f"{system.pk}:{f.source}", reported, True
-        if Finding.objects.filter(scope_key=f.scope_key, fingerprint=f.fingerprint).exists():
+        taken |= Q(scope_key=keys[f.pk], fingerprint=f.fingerprint)
+    already = set(Finding.objects.filter(taken).values_list("scope_key", "fingerprint"))
+    for f in rows:
+        if (keys[f.pk], f.fingerprint) in already:
             continue  # the system already has this finding from the same source
+        reported = f.reported_at
+        f.system, f.scope_key, f.last_seen, f.gone = system, keys[f.pk], reported, True
         f.save(update_fields=["system", "scope_key", "last_seen", "gone"])
         audit_record(actor=actor, action="finding.route", obj=f, system=system, after={"system": system.slug})
         moved += 1
@@ -101,7 +97,7 @@ class HeldFindingsError(ValueError):
 @transaction.atomic
 def import_run_close_held(*, actor, run: ImportRun) -> int:
     """A person confirms that an incomplete report's silence means fixed: close the open findings of its scopes that
-    it no longer lists (ingest._reconcile held them open). Only while it is still its scopes' latest import."""
+    it no longer lists (ingest.write._reconcile held them open). Only while it is still its scopes' latest import."""
     keys = list(FindingScope.objects.filter(last_import=run).values_list("key", flat=True))
     if not keys:
         raise HeldFindingsError("A later import of this feed has run since: its result is what counts now.")
@@ -110,9 +106,9 @@ def import_run_close_held(*, actor, run: ImportRun) -> int:
     held = list(Finding.objects.select_for_update().filter(scope_key__in=keys, gone=True).open().order_by("id"))
     reason = f"Closed by hand: import #{run.pk} no longer lists it and was confirmed to have examined it."
     FindingTransition.objects.bulk_create([
-        FindingTransition(finding=f, from_state=f.state, to_state=S.CLOSED, at=now, actor=actor, reason=reason,
+        FindingTransition(finding=f, from_state=f.state, to_state=FindingState.CLOSED, at=now, actor=actor, reason=reason,
                           import_run=run) for f in held])
-    Finding.objects.filter(pk__in=[f.pk for f in held]).update(state=S.CLOSED, state_changed_at=now)
+    Finding.objects.filter(pk__in=[f.pk for f in held]).update(state=FindingState.CLOSED, state_changed_at=now)
     ImportRun.objects.filter(pk=run.pk).update(counts={**run.counts, "held_open": 0, "closed_by_hand": len(held)})
     audit_record(actor=actor, action="import.close_held", obj=run, system=run.system,
                  after={"closed": [f.pk for f in held], "reason": reason})

@@ -2,7 +2,7 @@
 
 The due time is a moment: first seen + N days, to the second. A finding is past its SLA when it is open and the
 moment of reading is after its due time, whatever the time zone. A severity change re-derives the due time from
-first seen with the new severity's days (see stores.py); info findings have none.
+first seen with the new severity's days (see ingest/postgres.py and ingest/stores.py); info findings have none.
 """
 from __future__ import annotations
 

@@ -65,10 +65,10 @@ def source_delete(*, actor, source: PullSource) -> None:
     source.delete()
 
 
-def source_pull_now(*, actor, source: PullSource) -> bool:
+def source_pull_request(*, actor, source: PullSource) -> bool:
     """Send a pull of this one source to the worker. False when the broker is unreachable (nothing is sent; the
     schedule tries again)."""
-    if not queueing.send("pull_source_now", source.pk):
+    if not queueing.send("source_pull", source.pk):
         return False
     with transaction.atomic():
         audit_record(actor=actor, action="pull_source.pull_now", obj=source, system=source.system)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from governance.accounts import permissions as perms
 from governance.findings import pull, selectors, services, sources
 from governance.findings.forms import BulkForm, MappingRuleForm, PullSourceForm, UploadForm
-from governance.findings.intake import import_run_create
+from governance.findings.imports import import_run_create
 from governance.findings.models import Finding, FindingState, ImportRun, MappingRule, PullSource, Severity
 from governance.inventory.models import AISystem
 from governance.risks import services as risk_services
@@ -243,10 +243,10 @@ def source_enabled(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def source_pull_now(request: HttpRequest, pk: int) -> HttpResponse:
+def source_pull_request(request: HttpRequest, pk: int) -> HttpResponse:
     _require_sources(request)
     source = get_object_or_404(PullSource.objects.select_related("system"), pk=pk)
-    if sources.source_pull_now(actor=request.user, source=source):
+    if sources.source_pull_request(actor=request.user, source=source):
         messages.success(request, f"Pull of {source.name} queued; refresh to see its result.")
     else:
         messages.error(request, f"Could not queue {source.name}: the task queue is unreachable. The schedule will retry.")

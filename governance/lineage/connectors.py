@@ -37,18 +37,6 @@ class ConnectorError(Exception):
     pass
 
 
-# ---------------------------------------------------------------- outbound URL check
-
-
-def check_url(url: str) -> None:
-    """The outbound policy (http(s) only; private, loopback, link-local, metadata … addresses refused unless an
-    operator allowed them in RAMPART_OUTBOUND_ALLOWED_HOSTS), raised as a ConnectorError."""
-    try:
-        outbound.check_url(url)
-    except OutboundError as exc:
-        raise ConnectorError(str(exc)) from exc
-
-
 # ---------------------------------------------------------------- configuration (audited writes)
 
 
@@ -96,7 +84,7 @@ def _audit_view(connector: Connector) -> dict:
 @transaction.atomic
 def connector_save(*, actor, connector: Connector | None = None, data: dict, credential: str | None = None) -> Connector:
     """Create or update. The credential is never part of the audit trail: only whether one is set."""
-    check_url(data.get("base_url") or connector.base_url)
+    outbound.check_url(data.get("base_url") or connector.base_url, raise_as=ConnectorError)
     before = _audit_view(connector) if connector and connector.pk else None
     connector = connector or Connector()
     old_mapping = connector.system_mapping if connector.pk else None
@@ -144,6 +132,13 @@ def client_for(connector: Connector, **kw) -> JsonClient:
 def connectors_due(now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     return [c.pk for c in Connector.objects.filter(enabled=True) if c.is_due(now)]
+
+
+def connectors_queue_due(now: datetime | None = None) -> int:
+    """Beat: send one run per due connector, so a slow or failing one never holds up the others. A run claims its
+    connector when it starts (a second send only skips). Returns how many were sent; with the broker down none
+    is, and the next tick tries again."""
+    return sum(queueing.send("lineage_connector_run", pk) for pk in connectors_due(now))
 
 
 def _claim(connector_id: int, now: datetime) -> bool:

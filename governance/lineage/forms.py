@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django import forms
 
+from governance import outbound
 from governance.lineage import secrets
-from governance.lineage.connectors import ConnectorError, check_url, mapping_text, parse_mapping
+from governance.lineage.connectors import mapping_text, parse_mapping
 from governance.lineage.models import Connector
 
 
@@ -45,10 +46,7 @@ class ConnectorForm(forms.Form):
 
     def clean_base_url(self):
         url = self.cleaned_data["base_url"].strip()
-        try:
-            check_url(url)
-        except ConnectorError as exc:
-            raise forms.ValidationError(str(exc)) from exc
+        outbound.check_url(url, raise_as=forms.ValidationError)
         return url
 
     def clean_system_mapping(self):

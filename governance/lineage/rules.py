@@ -140,7 +140,7 @@ def shadow_models() -> list[Record]:
 
 def rules_evaluate() -> list[ImportRun]:
     """Evaluate every rule; one reconciling run per system, plus one for shadow models."""
-    from governance.findings.records_import import records_import
+    from governance.findings.imports import records_import
 
     graph = {n.key: n for n in LineageNode.objects.filter(kind__in=(NodeKind.MODEL_VERSION, NodeKind.SYSTEM))}
     runs = []

@@ -10,7 +10,7 @@ import redis
 from django.conf import settings as django_settings
 
 from governance.accounts.services import api_token_create
-from governance.findings.ingest import import_run_execute
+from governance.findings.imports import import_run_execute
 from governance.findings.models import Finding, ImportRun
 from tests.findings.conftest import DATA, sarif_n
 

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from governance.findings import services
-from governance.findings.ingest import import_run_execute
+from governance.findings.imports import import_run_execute
 from governance.findings.models import Finding, FindingScope, FindingState, FindingTransition, ImportRun, MappingRule
 from governance.findings.selectors import QueueFilters, queue_page, with_reported_at
 from governance.inventory import services as inventory_services

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from governance.audit.models import AuditEvent
 from governance.findings import pull, sources
-from governance.findings.ingest import import_run_execute
+from governance.findings.imports import import_run_execute
 from governance.findings.models import Finding, ImportRun, PullSource
 from tests.findings.conftest import DATA
 
@@ -189,8 +189,8 @@ def test_failures_are_recorded_and_the_next_source_still_pulls(server, system, q
     good = url_source(server.url("/ok.sarif"), name="e-good", system=system)
 
     queued.run = lambda task, pk: pull.source_pull(pk)
-    assert pull.pull_due_sources() == 5
-    sent = queued.args_of("pull_source_now")
+    assert pull.sources_queue_due() == 5
+    sent = queued.args_of("source_pull")
     assert sent == sorted(sent) and len(sent) == 5  # one pull per source, none skipped
 
     errors = {k: PullSource.objects.get(pk=s.pk).last_error for k, s in failing.items()}
@@ -276,7 +276,7 @@ def test_the_address_is_checked_again_when_the_socket_connects(monkeypatch):
 
 def test_an_allowed_host_passes_the_check(settings):
     settings.RAMPART_OUTBOUND_ALLOWED_HOSTS = ["169.254.169.254"]
-    pull.check_url("http://169.254.169.254/latest/")  # no error
+    pull.check_location(PullSource.Kind.URL, "http://169.254.169.254/latest/")  # no error
 
 
 # ---------------------------------------------------------------- drop folders
@@ -366,23 +366,23 @@ def test_beat_sends_one_task_per_due_source_and_claims_it(server, queued):
     recent = url_source(server.url("/b"), name="recent", last_pulled_at=now - timedelta(minutes=10), every_minutes=60)
     late = url_source(server.url("/c"), name="late", last_pulled_at=now - timedelta(minutes=61), every_minutes=60)
     url_source(server.url("/d"), name="paused", enabled=False)
-    assert pull.pull_due_sources() == 2
-    assert sorted(queued.args_of("pull_source_now")) == sorted([due.pk, late.pk])
-    assert pull.pull_due_sources() == 0  # claimed: the next tick does not send them again
+    assert pull.sources_queue_due() == 2
+    assert sorted(queued.args_of("source_pull")) == sorted([due.pk, late.pk])
+    assert pull.sources_queue_due() == 0  # claimed: the next tick does not send them again
     assert PullSource.objects.get(pk=recent.pk).last_pulled_at == recent.last_pulled_at
 
     queued.down = True
     PullSource.objects.filter(pk=late.pk).update(last_pulled_at=late.last_pulled_at)
-    assert pull.pull_due_sources() == 0
+    assert pull.sources_queue_due() == 0
     assert PullSource.objects.get(pk=late.pk).last_pulled_at == late.last_pulled_at  # claim given back
 
 
-def test_the_beat_task_enqueues_pull_source_now(queued, server):
+def test_the_beat_task_enqueues_source_pull(queued, server):
     import worker.tasks
 
     source = url_source(server.url("/a"))
-    assert worker.tasks.pull_sources_due() == 1 and queued == [("pull_source_now", source.pk)]
-    assert worker.tasks.pull_source_now.acks_late
+    assert worker.tasks.sources_pull_due() == 1 and queued == [("source_pull", source.pk)]
+    assert worker.tasks.source_pull.acks_late
 
 
 # ---------------------------------------------------------------- pages: form validation
@@ -446,7 +446,7 @@ def test_create_edit_pause_pull_delete_are_audited(client, engineer, system, que
     assert PullSource.objects.get().enabled is False
     assert client.post(f"/findings/sources/{source.pk}/enabled/", {"enabled": "1"}).status_code == 302
     assert client.post(f"/findings/sources/{source.pk}/pull/").status_code == 302
-    assert queued == [("pull_source_now", source.pk)]
+    assert queued == [("source_pull", source.pk)]
     assert client.post(f"/findings/sources/{source.pk}/delete/").status_code == 302 and not PullSource.objects.exists()
     actions = list(AuditEvent.objects.filter(object_type="findings.pullsource").order_by("seq").values_list("action", flat=True))
     assert actions == ["pull_source.create", "pull_source.update", "pull_source.disable", "pull_source.enable",

@@ -6,7 +6,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from governance.findings.ingest import import_run_execute
+from governance.findings.imports import import_run_execute
 from governance.findings.models import Finding, FindingState, MappingRule
 from tests.findings.conftest import create_run, run_import, sarif_bytes, sarif_n, sarif_result
 

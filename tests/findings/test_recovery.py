@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from governance.findings import recovery
-from governance.findings.intake import enqueue
+from governance.findings.imports import import_run_send
 from governance.findings.models import ImportRun
 from tests.findings.conftest import create_run, sarif_n
 
@@ -90,7 +90,7 @@ def test_the_sweeper_sends_a_missing_message_once(system, sent, other_worker):
 def test_a_failed_send_leaves_the_run_for_the_sweeper(system, queued):
     run = make_run(system, age=60)
     queued.down = True
-    assert enqueue(run.pk) is False
+    assert import_run_send(run.pk) is False
     assert ImportRun.objects.get(pk=run.pk).enqueued_at is None
     assert recovery.imports_resend_missing() == []  # still down: nothing sent
     queued.down = False

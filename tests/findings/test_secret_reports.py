@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from governance.findings.ingest import import_run_execute
-from governance.findings.intake import import_run_create
+from governance.findings.imports import import_run_execute
+from governance.findings.imports import import_run_create
 from governance.findings.models import Finding, ImportRun
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "scanners"

@@ -31,7 +31,7 @@ def upload(client, path: Path = BANDIT, **fields):
 def test_upload_stores_the_file_and_redirects_to_the_run(client, engineer, system, django_capture_on_commit_callbacks,
                                                          monkeypatch):
     sent = []
-    monkeypatch.setattr("governance.findings.intake.enqueue", sent.append)
+    monkeypatch.setattr("governance.findings.imports.import_run_send", sent.append)
     client.force_login(engineer)
     with django_capture_on_commit_callbacks(execute=True):
         response = upload(client, system=system.slug, source="bandit-main")

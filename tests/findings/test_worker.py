@@ -283,7 +283,7 @@ def test_broker_down_keeps_the_run_queued(workers, system, tmp_path):
     """The web side cannot reach the broker: the report is stored, the run stays queued, the sweeper resends it."""
     script = (
         "import io, time\n"
-        "from governance.findings.intake import import_run_create\n"
+        "from governance.findings.imports import import_run_create\n"
         "from governance.inventory.models import AISystem\n"
         f"data = open({str(DATA / 'sarif' / 'bandit.sarif')!r}, 'rb').read()\n"
         "t = time.monotonic()\n"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from governance.findings.ingest import import_run_execute
-from governance.findings.intake import import_run_create
+from governance.findings.imports import import_run_execute
+from governance.findings.imports import import_run_create
 from governance.findings.models import OPEN_STATES, Finding, FindingState
 from governance.inventory import services as inventory_services
 from governance.lineage.rules import rules_evaluate

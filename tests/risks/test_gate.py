@@ -82,8 +82,8 @@ def _sarif_high() -> bytes:
 
 
 def test_imported_finding_blocks_once_the_clock_passes_its_sla(clean, engineer, settings, tmp_path):
-    from governance.findings.ingest import import_run_execute
-    from governance.findings.intake import import_run_create
+    from governance.findings.imports import import_run_execute
+    from governance.findings.imports import import_run_create
 
     settings.MEDIA_ROOT = str(tmp_path)
     settings.RAMPART_SLA_DAYS = {**settings.RAMPART_SLA_DAYS, "high": 30}

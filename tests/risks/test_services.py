@@ -251,8 +251,8 @@ def _sarif(rule_ids: list[str]) -> bytes:
 def _import(system, data: bytes, engineer):
     import io
 
-    from governance.findings.ingest import import_run_execute
-    from governance.findings.intake import import_run_create
+    from governance.findings.imports import import_run_execute
+    from governance.findings.imports import import_run_create
 
     run = import_run_create(actor=engineer, stream=io.BytesIO(data), filename="bandit.sarif", fmt="auto", system=system,
                             source="bandit", repository="")

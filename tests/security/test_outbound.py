@@ -254,9 +254,9 @@ def test_a_host_allowed_by_network_passes(settings, server, ciso):
     assert pulled(url_source(f"{server.url}/report.sarif")) == "" and ImportRun.objects.count() == 1
     connector = saved_connector(ciso, server.url, kind="mlflow")
     assert ran(connector) == ""
-    pull.check_url("http://10.20.3.4:5000/r.sarif")
+    pull.check_location("url", "http://10.20.3.4:5000/r.sarif")
     with pytest.raises(pull.PullError, match="10.21.0.1 is a private address"):
-        pull.check_url("http://10.21.0.1:5000/r.sarif")
+        pull.check_location("url", "http://10.21.0.1:5000/r.sarif")
 
 
 # ---------------------------------------------------------------- DNS rebinding

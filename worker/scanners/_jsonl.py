@@ -6,7 +6,7 @@ import io
 import json
 from typing import BinaryIO, Iterator
 
-from . import _common as c
+from ._common import HeadReader, expect, load_json_text
 
 
 def first_object(head: bytes) -> dict | None:
@@ -23,11 +23,11 @@ def first_object(head: bytes) -> dict | None:
 
 def objects(reader: BinaryIO) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line."""
-    if not hasattr(reader, "readline") or isinstance(reader, c.HeadReader):
+    if not hasattr(reader, "readline") or isinstance(reader, HeadReader):
         reader = io.BufferedReader(reader, 1024 * 1024)
     for number, line in enumerate(reader, 1):
         if not line.strip():
             continue
-        value = c.load_json_text(line.strip(), where=f" on line {number}")
-        c.expect(isinstance(value, dict), f"line {number} is not a JSON object")
+        value = load_json_text(line.strip(), where=f" on line {number}")
+        expect(isinstance(value, dict), f"line {number} is not a JSON object")
         yield number, value

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from . import _common as c
+from ._common import cap_raw, clip, expect, fingerprint, open_report, sha256_text
 from . import _jsonl
 from .base import Record
 
@@ -42,14 +42,14 @@ def _is_hit(entry: dict) -> bool:
 
 
 def parse(stream: BinaryIO) -> Iterator[Record]:
-    reader, _ = c.open_report(stream, sniff, EXPECTED)
+    reader, _ = open_report(stream, sniff, EXPECTED)
     state = {"target": "", "evidence": {}}
     for number, entry in _jsonl.objects(reader):
         if _is_hit(entry) and "entry_type" not in entry:
             yield _hit_record(entry)
             continue
         kind = entry.get("entry_type")
-        c.expect(isinstance(kind, str), f"line {number} is not a garak entry (no entry_type)")
+        expect(isinstance(kind, str), f"line {number} is not a garak entry (no entry_type)")
         if kind == "start_run setup":
             state["target"] = _target(entry)
         elif kind == "attempt":
@@ -92,8 +92,8 @@ def _add_evidence(evidence: dict, attempt: dict) -> None:
                 slot["hits"] += 1
                 if len(slot["samples"]) < SAMPLES:
                     output = outputs[i] if i < len(outputs) else ""
-                    slot["samples"].append({"prompt": c.clip(_text(attempt.get("prompt")), 300),
-                                            "output": c.clip(_text(output), 300), "score": score})
+                    slot["samples"].append({"prompt": clip(_text(attempt.get("prompt")), 300),
+                                            "output": clip(_text(output), 300), "score": score})
 
 
 def _rate_severity(fails: int, total: int) -> str:
@@ -105,7 +105,7 @@ def _rate_severity(fails: int, total: int) -> str:
 
 def _eval_record(entry: dict, state: dict, number: int) -> Record:
     probe, detector = _short(entry.get("probe"), "probes."), _short(entry.get("detector"), "detectors.")
-    c.expect(probe and detector, f"line {number}: garak eval entry without probe/detector")
+    expect(probe and detector, f"line {number}: garak eval entry without probe/detector")
     passed = int(entry.get("passed") or 0)
     total = int(entry.get("total_evaluated", entry.get("total")) or 0)
     fails = int(entry.get("fails", total - passed) or 0)
@@ -114,7 +114,7 @@ def _eval_record(entry: dict, state: dict, number: int) -> Record:
     verdict = "FAIL" if fails else "PASS"
     return Record(
         tool="garak",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, "eval", state["target"], probe, detector),
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, "eval", state["target"], probe, detector),
         title=f"{probe} / {detector}: {verdict} (failure rate {rate:.1%})",
         severity=_rate_severity(fails, total),
         tool_severity=verdict,
@@ -122,7 +122,7 @@ def _eval_record(entry: dict, state: dict, number: int) -> Record:
         location=f"{probe}/{detector}",
         description=(f"Probe {probe}, detector {detector}: {passed}/{total} passed, {fails} failed "
                      f"(failure rate {rate:.1%}) against {state['target'] or 'the target model'}."),
-        raw=c.cap_raw({"eval": entry, "target": state["target"], "attempt_evidence": evidence}),
+        raw=cap_raw({"eval": entry, "target": state["target"], "attempt_evidence": evidence}),
     )
 
 
@@ -133,15 +133,15 @@ def _hit_record(hit: dict) -> Record:
     score = hit.get("score")
     return Record(
         tool="garak",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, "hit", target, probe, detector,
-                                  c.sha256_text(prompt), c.sha256_text(output)),
-        title=c.clip(f"{probe} / {detector}: attack succeeded", 300),
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, "hit", target, probe, detector,
+                                  sha256_text(prompt), sha256_text(output)),
+        title=clip(f"{probe} / {detector}: attack succeeded", 300),
         severity="high",
         tool_severity=f"score {score}",
         rule_id=f"{probe}/{detector}",
         location=f"{probe}/{detector}",
-        description=c.clip(f"Goal: {hit.get('goal') or '?'}\nPrompt: {c.clip(prompt, 500)}\nOutput: {c.clip(output, 500)}"),
-        raw=c.cap_raw({k: hit.get(k) for k in ("goal", "probe", "detector", "score", "generator", "triggers",
-                                               "attempt_id", "attempt_idx")} | {"prompt": c.clip(prompt, 2000),
-                                                                                 "output": c.clip(output, 2000)}),
+        description=clip(f"Goal: {hit.get('goal') or '?'}\nPrompt: {clip(prompt, 500)}\nOutput: {clip(output, 500)}"),
+        raw=cap_raw({k: hit.get(k) for k in ("goal", "probe", "detector", "score", "generator", "triggers",
+                                               "attempt_id", "attempt_idx")} | {"prompt": clip(prompt, 2000),
+                                                                                 "output": clip(output, 2000)}),
     )

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from . import _common as c
+from ._common import (cap_raw, check_depth, expect, fingerprint, json_items, open_report, redact_secret, scrub,
+                      scrub_text, sha256_text)
 from .base import Record
 
 FORMAT = "gitleaks"
@@ -34,40 +35,40 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(stream: BinaryIO) -> Iterator[Record]:
-    reader, _ = c.open_report(stream, sniff, EXPECTED)
-    for number, item in enumerate(c.json_items(reader, "item"), 1):
-        c.expect(isinstance(item, dict) and "RuleID" in item, f"finding #{number} is not a gitleaks finding (no RuleID)")
-        c.check_depth(item, where=f" in finding #{number}")
+    reader, _ = open_report(stream, sniff, EXPECTED)
+    for number, item in enumerate(json_items(reader, "item"), 1):
+        expect(isinstance(item, dict) and "RuleID" in item, f"finding #{number} is not a gitleaks finding (no RuleID)")
+        check_depth(item, where=f" in finding #{number}")
         yield _record(item)
 
 
 def _record(item: dict) -> Record:
     secret = str(item.get("Secret") or "")
     secrets = tuple(s for s in {secret, str(item.get("Match") or "")} if s)
-    rule = c.scrub_text(str(item.get("RuleID") or ""), secrets)
-    path = c.scrub_text(str(item.get("File") or ""), secrets)
+    rule = scrub_text(str(item.get("RuleID") or ""), secrets)
+    path = scrub_text(str(item.get("File") or ""), secrets)
     line = item.get("StartLine") if isinstance(item.get("StartLine"), int) else None
     commit = str(item.get("Commit") or "")
-    secret_hash = c.sha256_text(secret)
-    raw = c.scrub(item, secrets)
+    secret_hash = sha256_text(secret)
+    raw = scrub(item, secrets)
     raw.pop("Message", None)  # free-text commit message: may quote other findings' secrets
     raw["secret_sha256"] = secret_hash
-    raw["secret_redacted"] = c.redact_secret(secret)
+    raw["secret_redacted"] = redact_secret(secret)
     where = f"{path}:{line}" if line else path
-    description = f"{c.scrub_text(str(item.get('Description') or rule), secrets)} in {where}"
+    description = f"{scrub_text(str(item.get('Description') or rule), secrets)} in {where}"
     if commit:
         description += f" (commit {commit[:12]})"
     return Record(
         tool="gitleaks",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, rule, path, commit, secret_hash),
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, rule, path, commit, secret_hash),
         title=f"Secret detected: {rule}",
         severity=SEVERITY,
         tool_severity="",
         rule_id=rule,
         location=where,
-        description=description + f"; secret {c.redact_secret(secret)}",
+        description=description + f"; secret {redact_secret(secret)}",
         remediation="Revoke and rotate the credential, then remove it from the repository history.",
         artifact=path,
         line=line,
-        raw=c.cap_raw(raw),
+        raw=cap_raw(raw),
     )

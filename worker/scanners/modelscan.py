@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import BinaryIO, Iterator
 
-from . import _common as c
+from ._common import cap_raw, clip, expect, fingerprint, load_json_text, open_report, severity
 from .base import Record
 
 FORMAT = "modelscan"
@@ -42,9 +42,9 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(stream: BinaryIO) -> Iterator[Record]:
-    reader, _ = c.open_report(stream, sniff, EXPECTED)
-    doc = c.load_json_text(reader.read())
-    c.expect(isinstance(doc, dict) and ("issues" in doc or "issues_by_severity" in doc), f"not a {EXPECTED}")
+    reader, _ = open_report(stream, sniff, EXPECTED)
+    doc = load_json_text(reader.read())
+    expect(isinstance(doc, dict) and ("issues" in doc or "issues_by_severity" in doc), f"not a {EXPECTED}")
     return _records(doc)
 
 
@@ -61,22 +61,22 @@ def _records(doc: dict) -> Iterator[Record]:
 
 
 def _issue(issue, level) -> Record:
-    c.expect(isinstance(issue, dict), "ModelScan issue is not a JSON object")
+    expect(isinstance(issue, dict), "ModelScan issue is not a JSON object")
     source = str(issue.get("source") or "")
     module, operator = str(issue.get("module") or ""), str(issue.get("operator") or "")
     rule = f"{module}.{operator}" if module or operator else str(issue.get("scanner") or "modelscan")
     return Record(
         tool="modelscan",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, "issue", source, module, operator),
-        title=c.clip(issue.get("description") or f"Unsafe operator {rule}", 300),
-        severity=c.severity(level, "high"),
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, "issue", source, module, operator),
+        title=clip(issue.get("description") or f"Unsafe operator {rule}", 300),
+        severity=severity(level, "high"),
         tool_severity=str(level or ""),
         rule_id=rule,
         location=source,
-        description=c.clip(f"{issue.get('description') or ''} (scanner {issue.get('scanner') or '?'})"),
+        description=clip(f"{issue.get('description') or ''} (scanner {issue.get('scanner') or '?'})"),
         remediation=REMEDIATION,
         artifact=artifact_path(source),
-        raw=c.cap_raw(issue),
+        raw=cap_raw(issue),
     )
 
 
@@ -90,13 +90,13 @@ def _error(error) -> Record:
         key, raw = message, {"message": message}
     return Record(
         tool="modelscan",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, "error", source, key),
-        title=c.clip(f"ModelScan could not scan {source or 'a file'}: {category}", 300),
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, "error", source, key),
+        title=clip(f"ModelScan could not scan {source or 'a file'}: {category}", 300),
         severity="info",
         tool_severity="ERROR",
         rule_id=f"scan-error:{category}",
         location=source,
-        description=c.clip(message),
+        description=clip(message),
         artifact=artifact_path(source),
-        raw=c.cap_raw(raw),
+        raw=cap_raw(raw),
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from . import _common as c
+from ._common import cap_raw, check_depth, clip, cvss_severity, expect, fingerprint, json_items, open_report, severity
 from .base import Record
 
 FORMAT = "osv"
@@ -28,13 +28,13 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(stream: BinaryIO) -> Iterator[Record]:
-    reader, _ = c.open_report(stream, sniff, EXPECTED)
-    for result in c.json_items(reader, "results.item"):
-        c.expect(isinstance(result, dict), "osv-scanner results[] entry is not a JSON object")
-        c.check_depth(result)
+    reader, _ = open_report(stream, sniff, EXPECTED)
+    for result in json_items(reader, "results.item"):
+        expect(isinstance(result, dict), "osv-scanner results[] entry is not a JSON object")
+        check_depth(result)
         source = str((result.get("source") or {}).get("path") or "")
         for pkg in result.get("packages") or []:
-            c.expect(isinstance(pkg, dict), "osv-scanner packages[] entry is not a JSON object")
+            expect(isinstance(pkg, dict), "osv-scanner packages[] entry is not a JSON object")
             yield from _package_records(source, pkg)
 
 
@@ -49,13 +49,13 @@ def _package_records(source: str, pkg: dict) -> Iterator[Record]:
 
 def _severity(group: dict, members: list[dict]) -> tuple[str, str]:
     score = group.get("max_severity")
-    mapped = c.cvss_severity(score) if score not in (None, "") else None
+    mapped = cvss_severity(score) if score not in (None, "") else None
     if mapped:
         return mapped, f"CVSS {score}"
     for vuln in members:
         word = (vuln.get("database_specific") or {}).get("severity")
         if word:
-            return c.severity(word), str(word)
+            return severity(word), str(word)
     return "medium", ""
 
 
@@ -65,22 +65,22 @@ def _record(source: str, package: dict, group: dict, vulns: dict) -> Record:
     first = members[0] if members else {}
     name, version = str(package.get("name") or ""), str(package.get("version") or "")
     ecosystem = str(package.get("ecosystem") or "")
-    severity, tool_severity = _severity(group, members)
+    rating, tool_severity = _severity(group, members)
     aliases = sorted({str(a) for v in members for a in v.get("aliases") or []} | set(ids[1:]))
     summary = str(first.get("summary") or first.get("details") or "")
     return Record(
         tool="osv-scanner",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, source, ecosystem, name, version, ",".join(sorted(ids))),
-        title=c.clip(f"{ids[0]}: {summary}" if summary else f"{ids[0]} in {name} {version}", 300),
-        severity=severity,
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, source, ecosystem, name, version, ",".join(sorted(ids))),
+        title=clip(f"{ids[0]}: {summary}" if summary else f"{ids[0]} in {name} {version}", 300),
+        severity=rating,
         tool_severity=tool_severity,
         rule_id=ids[0],
         location=f"{name}@{version}" if version else name,
-        description=c.clip(str(first.get("details") or summary)),
+        description=clip(str(first.get("details") or summary)),
         remediation=_fixed(members, name),
         artifact=source,
         package=name,
-        raw=c.cap_raw({"source": source, "package": package, "ids": ids, "aliases": aliases,
+        raw=cap_raw({"source": source, "package": package, "ids": ids, "aliases": aliases,
                        "max_severity": group.get("max_severity"), "summary": summary}),
     )
 

@@ -23,7 +23,7 @@ import io
 import re
 from typing import BinaryIO, Iterator
 
-from . import _common as c
+from ._common import HeadReader, clip, fingerprint, open_report, severity
 from .base import ParseError, Record
 from .modelscan import artifact_path
 
@@ -41,8 +41,8 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(stream: BinaryIO) -> Iterator[Record]:
-    reader, _ = c.open_report(stream, sniff, EXPECTED)
-    if isinstance(reader, c.HeadReader) or not hasattr(reader, "readline"):
+    reader, _ = open_report(stream, sniff, EXPECTED)
+    if isinstance(reader, HeadReader) or not hasattr(reader, "readline"):
         reader = io.BufferedReader(reader)
     return _records(reader)
 
@@ -66,20 +66,20 @@ def _found(m: re.Match, line: str) -> Record:
     path, module, name = m.group("file"), m.group("module"), m.group("name")
     strict = bool(m.group("strict"))
     level = m.group("level")
-    severity = "high" if strict else ("critical" if level == "dangerous" else c.severity(level, "low"))
+    rating = "high" if strict else ("critical" if level == "dangerous" else severity(level, "low"))
     tool_severity = level + (" (promoted by --strict)" if strict else "")
     return Record(
         tool="picklescan",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, "global", path, module, name),
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, "global", path, module, name),
         title=f"{level.capitalize()} pickle import {module}.{name}",
-        severity=severity,
+        severity=rating,
         tool_severity=tool_severity,
         rule_id=f"{module}.{name}",
         location=path,
         description=f"The pickle in {path} imports {module}.{name}, which runs code when the file is loaded.",
         remediation="Do not load this pickle; convert the model to safetensors or rebuild it from a trusted source.",
         artifact=artifact_path(path),
-        raw={"line": line} if len(line) < 2000 else {"line": c.clip(line, 2000)},
+        raw={"line": line} if len(line) < 2000 else {"line": clip(line, 2000)},
     )
 
 
@@ -87,13 +87,13 @@ def _unparsed(m: re.Match, line: str) -> Record:
     path = m.group("file") or m.group("file2")
     return Record(
         tool="picklescan",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, "unparsed", path),
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, "unparsed", path),
         title=f"picklescan could not parse {path}",
         severity="info",
         tool_severity="WARNING" if line.startswith("WARNING") else "ERROR",
         rule_id="parse-error",
         location=path,
-        description=c.clip(m.group("reason")),
+        description=clip(m.group("reason")),
         artifact=artifact_path(path),
-        raw={"line": c.clip(line, 2000)},
+        raw={"line": clip(line, 2000)},
     )

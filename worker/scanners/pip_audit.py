@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import BinaryIO, Iterator
 
-from . import _common as c
+from ._common import cap_raw, clip, expect, fingerprint, load_json_text, open_report
 from .base import Incomplete, Record
 
 FORMAT = "pip_audit"
@@ -31,21 +31,21 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(stream: BinaryIO) -> Iterator[Record]:
-    reader, _ = c.open_report(stream, sniff, EXPECTED)
-    doc = c.load_json_text(reader.read())
+    reader, _ = open_report(stream, sniff, EXPECTED)
+    doc = load_json_text(reader.read())
     deps = doc.get("dependencies") if isinstance(doc, dict) else doc
-    c.expect(isinstance(deps, list), f"not a {EXPECTED}")
+    expect(isinstance(deps, list), f"not a {EXPECTED}")
     return _records(deps)
 
 
 def _records(deps: list) -> Iterator[Record | Incomplete]:
     skipped = []
     for dep in deps:
-        c.expect(isinstance(dep, dict) and "name" in dep, "pip-audit dependency entry has no name")
+        expect(isinstance(dep, dict) and "name" in dep, "pip-audit dependency entry has no name")
         if dep.get("skip_reason"):
             skipped.append(str(dep["name"]))
         for vuln in dep.get("vulns") or []:
-            c.expect(isinstance(vuln, dict) and vuln.get("id"), f"vulnerability of {dep['name']} has no id")
+            expect(isinstance(vuln, dict) and vuln.get("id"), f"vulnerability of {dep['name']} has no id")
             yield _record(dep, vuln)
     if skipped:
         shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
@@ -63,14 +63,14 @@ def _record(dep: dict, vuln: dict) -> Record:
         title += f" ({', '.join(aliases[:3])})"
     return Record(
         tool="pip-audit",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, re.sub(r"[-_.]+", "-", name.lower()), version, vid),
-        title=c.clip(title, 300),
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, re.sub(r"[-_.]+", "-", name.lower()), version, vid),
+        title=clip(title, 300),
         severity="high",
         tool_severity="",
         rule_id=vid,
         location=f"{name}@{version}" if version else name,
-        description=c.clip(vuln.get("description") or ""),
+        description=clip(vuln.get("description") or ""),
         remediation=f"Upgrade {name} to {' or '.join(fixes)}." if fixes else "No fixed version is known yet.",
         package=name,
-        raw=c.cap_raw({"name": name, "version": version, **vuln}),
+        raw=cap_raw({"name": name, "version": version, **vuln}),
     )

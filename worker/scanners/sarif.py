@@ -26,7 +26,9 @@ from __future__ import annotations
 import re
 from typing import BinaryIO, Iterator
 
-from . import _common as c, sarif_rules, secrets
+from ._common import (Occurrences, cap_raw, clip, cvss_severity, expect, fingerprint, json_items, open_report,
+                      redact_secret, severity, sha256_text, spooled_copy)
+from . import sarif_rules, secrets
 from .base import Incomplete, Record
 
 FORMAT = "sarif"
@@ -42,9 +44,9 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(stream: BinaryIO) -> Iterator[Record | Incomplete]:
-    reader, _ = c.open_report(stream, sniff, EXPECTED)
+    reader, _ = open_report(stream, sniff, EXPECTED)
     if not reader.seekable():
-        reader = c.spooled_copy(reader)
+        reader = spooled_copy(reader)
     start = reader.tell()
     scan = _scan(reader)
     # The usual report has one run whose tool comes before its results: reading up to the end of its driver is
@@ -77,18 +79,18 @@ def _scan(reader) -> dict:
 
 def _records(reader, runs, counts, failed: bool) -> Iterator[Record | Incomplete]:
     run_index, left = 0, (counts[0] if counts else None)
-    occurrences = c.Occurrences()
+    occurrences = Occurrences()
     if failed:
         yield Incomplete("The SARIF report says the scanner did not run to the end (an invocation has "
                          "executionSuccessful: false): its results may be partial.")
-    for result in c.json_items(reader, "runs.item.results.item"):
+    for result in json_items(reader, "runs.item.results.item"):
         if counts is not None:
             while left == 0 and run_index + 1 < len(counts):
                 run_index += 1
                 left = counts[run_index]
             left -= 1
         run = runs[run_index] if run_index < len(runs) else _NO_RUN
-        c.expect(isinstance(result, dict), "SARIF result is not a JSON object")
+        expect(isinstance(result, dict), "SARIF result is not a JSON object")
         yield _record(result, run, occurrences)
 
 
@@ -104,10 +106,10 @@ def _rule_info(rule: dict) -> dict:
     text = lambda key: ((rule.get(key) or {}).get("text") or "") if isinstance(rule.get(key), dict) else ""
     return {
         "id": str(rule.get("id") or ""),
-        "name": c.clip(rule.get("name") or "", 300),
-        "short": c.clip(text("shortDescription"), 300),
-        "full": c.clip(text("fullDescription")),
-        "help": c.clip(text("help") or str(rule.get("helpUri") or "")),
+        "name": clip(rule.get("name") or "", 300),
+        "short": clip(text("shortDescription"), 300),
+        "full": clip(text("fullDescription")),
+        "help": clip(text("help") or str(rule.get("helpUri") or "")),
         "security_severity": props.get("security-severity") if isinstance(props, dict) else None,
         "level": ((rule.get("defaultConfiguration") or {}).get("level") or ""),
         "secret": secrets.is_secret_rule(rule.get("id"), rule.get("name"), text("shortDescription"),
@@ -128,13 +130,13 @@ def _rule_for(result: dict, run: dict) -> dict:
 def _severity(result: dict, rule: dict) -> tuple[str, str]:
     props = result.get("properties") if isinstance(result.get("properties"), dict) else {}
     score = props.get("security-severity", rule["security_severity"])
-    mapped = c.cvss_severity(score)
+    mapped = cvss_severity(score)
     if mapped:
         return mapped, f"security-severity {score}"
     if props.get("issue_severity"):
-        return c.severity(props["issue_severity"]), str(props["issue_severity"])
+        return severity(props["issue_severity"]), str(props["issue_severity"])
     level = result.get("level") or rule["level"] or "warning"
-    return c.severity(level), str(level)
+    return severity(level), str(level)
 
 
 def _location(result: dict) -> tuple[str, int | None, str]:
@@ -160,11 +162,11 @@ def _stable_key(result: dict, snippet: str, message: str, line) -> tuple[str, bo
     return f"message:{message}|line:{line}", False
 
 
-def _record(result: dict, run: dict, occurrences: c.Occurrences) -> Record:
+def _record(result: dict, run: dict, occurrences: Occurrences) -> Record:
     rule = _rule_for(result, run)
     message = str((result.get("message") or {}).get("text") or "")
     uri, line, snippet = _location(result)
-    severity, tool_severity = _severity(result, rule)
+    rating, tool_severity = _severity(result, rule)
     if run["secrets"] or rule["secret"]:
         key, message, raw = _secret_parts(result, run, message, line)
     else:
@@ -172,17 +174,17 @@ def _record(result: dict, run: dict, occurrences: c.Occurrences) -> Record:
         if not tools_own:
             nth = occurrences.number("\0".join((run["tool"], rule["id"], uri, key)), line)
             key = f"{key}#line:{line}" if nth is None else key if nth == 1 else f"{key}#{nth}"
-        raw = c.cap_raw(result)
+        raw = cap_raw(result)
     return Record(
         tool=run["tool"],
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, run["tool"], rule["id"], uri, key),
-        title=c.clip(rule["short"] or message.split("\n")[0] or rule["name"] or rule["id"], 300),
-        severity=severity,
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, run["tool"], rule["id"], uri, key),
+        title=clip(rule["short"] or message.split("\n")[0] or rule["name"] or rule["id"], 300),
+        severity=rating,
         tool_severity=tool_severity,
         rule_id=rule["id"],
         location=f"{uri}:{line}" if uri and line else uri,
-        description=c.clip(message or rule["full"]),
-        remediation=c.clip(rule["help"]),
+        description=clip(message or rule["full"]),
+        remediation=clip(rule["help"]),
         artifact=uri,
         line=line,
         raw=raw,
@@ -197,7 +199,7 @@ def _secret_parts(result: dict, run: dict, message: str, line) -> tuple[str, str
     found = tuple(secrets.snippets(result))
     props = result.get("properties") if isinstance(result.get("properties"), dict) else {}
     found += tuple(str(props[k]) for k in ("offender", "Offender", "secret") if props.get(k))
-    digest = c.sha256_text("\0".join(found))
+    digest = sha256_text("\0".join(found))
     prints = result.get("partialFingerprints") if isinstance(result.get("partialFingerprints"), dict) else {}
     commit = str(prints.get("commitSha") or props.get("commit") or "")
     if run["secrets"] or not any(isinstance(result.get(k), dict) and result[k] for k in ("partialFingerprints",
@@ -207,5 +209,5 @@ def _secret_parts(result: dict, run: dict, message: str, line) -> tuple[str, str
         key = _stable_key(result, "", "", line)[0]
     raw = secrets.redact_result(result, found)
     raw["secret_sha256"] = digest
-    raw["secret_redacted"] = c.redact_secret(found[0] if found else "")
-    return key, secrets.scrub_message(message, found), c.cap_raw(raw)
+    raw["secret_redacted"] = redact_secret(found[0] if found else "")
+    return key, secrets.scrub_message(message, found), cap_raw(raw)

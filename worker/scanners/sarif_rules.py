@@ -15,7 +15,7 @@ from functools import lru_cache
 import ijson
 from ijson.common import ObjectBuilder
 
-from . import _common as c
+from ._common import BracketGuard, json_error
 
 RUN, RESULT = "runs.item", "runs.item.results.item"
 DRIVER, NAME, RULE = "runs.item.tool.driver", "runs.item.tool.driver.name", "runs.item.tool.driver.rules.item"
@@ -104,7 +104,7 @@ def read_runs(reader, rule_info, *, first_only: bool) -> list[dict]:
     runs: list[dict] = []
     store = RuleStore()
     builder = None
-    guard = c.BracketGuard(reader)
+    guard = BracketGuard(reader)
     try:
         for prefix, event, value in ijson.parse(guard):
             if builder is not None:  # inside a rule: build it, then keep only what a finding needs
@@ -126,5 +126,5 @@ def read_runs(reader, rule_info, *, first_only: bool) -> list[dict]:
             elif first_only and prefix == DRIVER and event == "end_map":
                 break
     except ijson.JSONError as exc:
-        raise c.json_error(exc, guard) from None
+        raise json_error(exc, guard) from None
     return runs

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from . import _common as c
+from ._common import REDACTED, scrub, scrub_text
 
 # Tools whose every result is a secret (lower-case driver names, as they write them in SARIF).
 SECRET_TOOLS = frozenset({
@@ -50,18 +50,18 @@ def snippets(result: dict) -> list[str]:
 
 def redact_result(result: dict, secrets: tuple[str, ...]) -> dict:
     """A copy of the result without its secrets: snippets redacted, free text dropped, secret text replaced."""
-    clean = c.scrub(result, secrets)
+    clean = scrub(result, secrets)
     for loc in clean.get("locations") or []:
         physical = (loc or {}).get("physicalLocation") if isinstance(loc, dict) else None
         for key in ("region", "contextRegion"):
             region = physical.get(key) if isinstance(physical, dict) else None
             if isinstance(region, dict) and isinstance(region.get("snippet"), dict):
-                region["snippet"] = {"text": c.REDACTED}
+                region["snippet"] = {"text": REDACTED}
     for holder in (clean, clean.get("properties"), clean.get("partialFingerprints")):
         if isinstance(holder, dict):
             for key in FREE_TEXT:
                 if key in holder and key != "message":
-                    holder[key] = c.REDACTED
+                    holder[key] = REDACTED
     message = clean.get("message")
     if isinstance(message, dict):
         for key in ("text", "markdown"):
@@ -72,4 +72,4 @@ def redact_result(result: dict, secrets: tuple[str, ...]) -> dict:
 
 def scrub_message(text: str, secrets: tuple[str, ...]) -> str:
     """The secrets out of a message, and any quoted value (bandit writes "Possible hardcoded password: 'hunter2'")."""
-    return _QUOTED.sub(lambda m: m.group(1) + c.REDACTED + m.group(1), c.scrub_text(text, secrets))
+    return _QUOTED.sub(lambda m: m.group(1) + REDACTED + m.group(1), scrub_text(text, secrets))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from . import _common as c
+from ._common import cap_raw, expect, fingerprint, open_report, redact_secret, scrub, scrub_text, sha256_text
 from . import _jsonl
 from .base import Record
 
@@ -31,9 +31,9 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(stream: BinaryIO) -> Iterator[Record]:
-    reader, _ = c.open_report(stream, sniff, EXPECTED)
+    reader, _ = open_report(stream, sniff, EXPECTED)
     for number, item in _jsonl.objects(reader):
-        c.expect("DetectorName" in item, f"line {number} is not a trufflehog finding (no DetectorName)")
+        expect("DetectorName" in item, f"line {number} is not a trufflehog finding (no DetectorName)")
         yield _record(item)
 
 
@@ -50,17 +50,17 @@ def _source(item: dict) -> dict:
 def _record(item: dict) -> Record:
     secret = str(item.get("RawV2") or item.get("Raw") or "")
     secrets = tuple(s for s in {str(item.get("Raw") or ""), str(item.get("RawV2") or ""), str(item.get("Redacted") or "")} if s)
-    source = c.scrub(_source(item), secrets)
-    detector = c.scrub_text(str(item.get("DetectorName") or "unknown"), secrets)
+    source = scrub(_source(item), secrets)
+    detector = scrub_text(str(item.get("DetectorName") or "unknown"), secrets)
     path = str(source.get("file") or source.get("path") or source.get("link") or "")
     line = source.get("line") if isinstance(source.get("line"), int) else None
     commit = str(source.get("commit") or "")
     repo = str(source.get("repository") or "")
     verified = bool(item.get("Verified"))
-    secret_hash = c.sha256_text(secret)
-    raw = c.scrub(item, secrets)
+    secret_hash = sha256_text(secret)
+    raw = scrub(item, secrets)
     raw["secret_sha256"] = secret_hash
-    raw["secret_redacted"] = c.redact_secret(secret)
+    raw["secret_redacted"] = redact_secret(secret)
     where = f"{path}:{line}" if path and line else (path or repo)
     state = "verified" if verified else "unverified"
     description = f"{state.capitalize()} {detector} secret in {where or 'unknown location'}"
@@ -68,15 +68,15 @@ def _record(item: dict) -> Record:
         description += f" (commit {commit[:12]})"
     return Record(
         tool="trufflehog",
-        fingerprint=c.fingerprint(FORMAT, FINGERPRINT_VERSION, detector, repo, path, commit, secret_hash),
+        fingerprint=fingerprint(FORMAT, FINGERPRINT_VERSION, detector, repo, path, commit, secret_hash),
         title=f"{state.capitalize()} secret detected: {detector}",
         severity="critical" if verified else "high",
         tool_severity=state,
         rule_id=detector,
         location=where,
-        description=description + f"; secret {c.redact_secret(secret)}",
+        description=description + f"; secret {redact_secret(secret)}",
         remediation="Revoke and rotate the credential, then remove it from the source and its history.",
         artifact=path,
         line=line,
-        raw=c.cap_raw(raw),
+        raw=cap_raw(raw),
     )

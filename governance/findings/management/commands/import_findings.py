@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.findings.intake import FORMAT_CHOICES, IntakeError, import_run_create
+from governance.findings.imports import FORMAT_CHOICES, ImportRequestError, import_run_create
 from governance.findings.models import ImportRun
 from governance.inventory.models import AISystem
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             with path.open("rb") as stream:
                 run = import_run_create(actor=None, stream=stream, filename=path.name, fmt=format, system=target,
                                         source=source, repository=repository, via=ImportRun.Via.CLI)
-        except IntakeError as exc:
+        except ImportRequestError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"import #{run.pk} {run.status} (sha256 {run.sha256})")
         if wait:

@@ -1,7 +1,7 @@
 """Parsing beside the database: a generator run ahead of its consumer, in a forked process or in a thread.
 
-Used by the import (governance.findings.ingest): the producer parses, hashes and builds rows; the consumer keeps
-the database connection and the transaction.
+Used by the import (governance.findings.ingest.write): the producer parses, hashes and builds rows; the consumer
+keeps the database connection and the transaction.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def short_gil_slices(seconds: float = 0.0005):
         sys.setswitchinterval(previous)
 
 
-class Prefetch:
+class ThreadPrefetch:
     """Run a generator in a thread, at most `depth` items ahead; its exceptions are raised in the caller.
 
     The thread only parses and encodes (no database access): the import's connection and transaction stay
@@ -118,7 +118,7 @@ class Prefetch:
 
 class ParserLost(Exception):
     """The parsing process ended without finishing (killed by a signal or the kernel's OOM killer): the import
-    is worth another attempt (the task retries it; ingest.MAX_ATTEMPTS bounds the attempts)."""
+    is worth another attempt (the task retries it; imports.MAX_ATTEMPTS bounds the attempts)."""
 
 
 class ForkedPrefetch:
@@ -141,7 +141,7 @@ class ForkedPrefetch:
     def __init__(self, items, close_in_child: tuple[int, ...] = ()):
         self._items, self._close_in_child = items, close_in_child
         self.flag = mmap.mmap(-1, 1)
-        self.flag[0] = 1  # a new mapping is zeros; start as Prefetch does
+        self.flag[0] = 1  # a new mapping is zeros; start as ThreadPrefetch does
         self._pid = self._reader = self._thread = None
         self.peak_rss_kib = 0  # the child's peak resident memory, once it has ended
 
@@ -156,7 +156,7 @@ class ForkedPrefetch:
         except OSError:  # no process to spare (ulimit, memory): parse in a thread instead
             os.close(read_fd)
             os.close(write_fd)
-            self._thread = Prefetch(self._items)
+            self._thread = ThreadPrefetch(self._items)
             self._thread.flag = self.flag
             return self._thread.__enter__()
         if pid == 0:  # the child: produce, then leave without running any of the parent's cleanup

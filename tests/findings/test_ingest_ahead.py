@@ -1,4 +1,5 @@
-"""On PostgreSQL an import parses its report in a forked process (governance.findings.prefetch.ForkedPrefetch)."""
+"""Parsing ahead of the writer (governance.findings.ingest.ahead): on PostgreSQL an import parses its report in a
+forked process (ForkedPrefetch), a thread if fork() fails; and the writer's filter of keys met (prepare.SeenKeys)."""
 from __future__ import annotations
 
 import os
@@ -8,9 +9,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from governance.findings import ingest
+from governance.findings.ingest import prepare
 from governance.findings.models import Finding, ImportRun
-from governance.findings.prefetch import ForkedPrefetch
+from governance.findings.ingest.ahead import ForkedPrefetch
 from tests.findings.conftest import run_import, sarif_bytes, sarif_n, sarif_result
 
 pytestmark = [
@@ -61,21 +62,21 @@ def test_the_flag_steers_the_producer():
 def test_a_killed_parsing_process_leaves_the_run_to_retry_with_nothing_written(system, settings, monkeypatch):
     """Killed by a signal or the OOM killer: nothing is written and the run is claimable again at once, for the
     task's retry; the next attempt imports it whole."""
-    from governance.findings.ingest import import_run_execute
-    from governance.findings.prefetch import ParserLost
+    from governance.findings.imports import import_run_execute
+    from governance.findings.ingest import ParserLost
     from tests.findings.conftest import create_run
 
     settings.RAMPART_IMPORT_BATCH = 5
-    prepare = ingest._Preparer.__call__
+    original = prepare.Preparer.__call__
     parent = os.getpid()
 
     def dies_on_the_third_batch(self, records):
         self.calls = getattr(self, "calls", 0) + 1
         if self.calls == 3 and os.getpid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
-        return prepare(self, records)
+        return original(self, records)
 
-    monkeypatch.setattr(ingest._Preparer, "__call__", dies_on_the_third_batch)
+    monkeypatch.setattr(prepare.Preparer, "__call__", dies_on_the_third_batch)
     run = create_run(sarif_n(30), system=system)
     before = children()
     with pytest.raises(ParserLost, match="parsing process stopped"):
@@ -85,7 +86,7 @@ def test_a_killed_parsing_process_leaves_the_run_to_retry_with_nothing_written(s
     assert not Finding.objects.filter(system=system).exists()
     assert children() == before
 
-    monkeypatch.setattr(ingest._Preparer, "__call__", prepare)
+    monkeypatch.setattr(prepare.Preparer, "__call__", original)
     done = import_run_execute(run.pk)
     assert done.status == ImportRun.Status.DONE and done.attempts == 2 and done.counts["created"] == 30
 
@@ -115,19 +116,19 @@ def test_the_writer_stopping_early_ends_the_parsing_process(system, settings, mo
     """The database refuses the third batch while the parsing process is still ahead: it is killed and reaped."""
     from django.db import DataError
 
-    from governance.findings import stores
+    from governance.findings.ingest import postgres
 
     settings.RAMPART_IMPORT_BATCH = 5
     results = [sarif_result(i) for i in range(200)]
-    calls, insert = [], stores.PostgresStore.insert
+    calls, insert = [], postgres.PostgresStore.insert
 
-    def refusing(self, batch, keys):
+    def refusing(self, rows):
         calls.append(1)
         if len(calls) == 3:
             raise DataError("value too long for type character varying(60)")
-        return insert(self, batch, keys)
+        return insert(self, rows)
 
-    monkeypatch.setattr(stores.PostgresStore, "insert", refusing)
+    monkeypatch.setattr(postgres.PostgresStore, "insert", refusing)
     before = children()
     run = run_import(sarif_bytes(results), system=system)
     assert run.status == ImportRun.Status.FAILED and "cannot store" in run.error
@@ -137,8 +138,8 @@ def test_the_writer_stopping_early_ends_the_parsing_process(system, settings, mo
 
 def test_seen_keys_answer_maybe_once_full(monkeypatch):
     """Memory stays bounded: past its limit the filter stops remembering and every batch gets looked up."""
-    monkeypatch.setattr(ingest.SeenKeys, "LIMIT", 3)
-    seen = ingest.SeenKeys()
+    monkeypatch.setattr(prepare.SeenKeys, "LIMIT", 3)
+    seen = prepare.SeenKeys()
     assert [seen.check_add(k) for k in ("a", "b", "a")] == [False, False, True]
     assert seen.check_add("c") is False  # the third distinct key fills it
     assert seen.check_add("never met") is True
