@@ -13,6 +13,7 @@ import re
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from django.urls import is_valid_path
 
 
 class RequestSizeLimitMiddleware:
@@ -130,3 +131,23 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+class ApiSlashMiddleware:
+    """Under /api/, a path with or without its trailing slash reaches the same endpoint: the path is corrected in
+    place, not redirected (a redirected POST would lose its body, and a client would get HTML). A path that matches
+    neither way is left alone: the JSON 404 (governance.errors) answers it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if path.startswith("/api/") and len(path) > 5:
+            urlconf = getattr(request, "urlconf", None)
+            if not is_valid_path(path, urlconf):
+                other = path[:-1] if path.endswith("/") else f"{path}/"
+                if is_valid_path(other, urlconf):
+                    request.path_info = other
+                    request.path = request.META.get("SCRIPT_NAME", "").rstrip("/") + other
+        return self.get_response(request)

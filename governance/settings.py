@@ -43,6 +43,7 @@ MIDDLEWARE = [
     "governance.middleware.HostileInputMiddleware",  # NUL, lone surrogates, deep JSON: 400 before any view
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "governance.middleware.ApiSlashMiddleware",  # /api/… with or without the trailing slash: the same endpoint
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

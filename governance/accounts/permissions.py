@@ -4,7 +4,18 @@ Every view and API endpoint asks these functions; the templates only use them to
 """
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+
 from governance.accounts.models import Role
+
+
+class Denied(PermissionDenied):
+    """A refusal that names who can help (the 403 page lists them); without names, the page lists the people
+    who manage access (admins) and the CISOs."""
+
+    def __init__(self, reason: str, *, who_can_help=()):
+        super().__init__(reason)
+        self.who_can_help = [user for user in who_can_help if user is not None]
 
 # Role -> permission codenames ("app_label.codename"). Applied by `setup_roles()`.
 ROLE_PERMISSIONS: dict[str, list[str]] = {

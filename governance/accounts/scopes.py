@@ -21,7 +21,7 @@ ROUTE_SCOPES: dict[str, dict[str, frozenset[str]]] = {
     "api-risk-detail": {"GET": READ, "PATCH": WRITE},
     "api-risk-decision": {"POST": WRITE},
     "api-lineage": {"POST": frozenset({Scope.LINEAGE})},
-    "api-import-create": {"POST": frozenset({Scope.IMPORT})},
+    "api-import-list": {"GET": frozenset({Scope.IMPORT, Scope.READ}), "POST": frozenset({Scope.IMPORT})},
     "api-import-detail": {"GET": frozenset({Scope.IMPORT, Scope.READ})},
     "api-finding-list": {"GET": READ},
     "api-exercise-injects": {"GET": READ},

@@ -3,9 +3,10 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -39,22 +40,38 @@ def run_body(run: ImportRun, request) -> dict:
     }
 
 
-RunSerializer = inline_serializer("ImportRun", {
+RUN_FIELDS = {
     "id": serializers.IntegerField(), "status": serializers.ChoiceField(ImportRun.Status.choices),
-    "error": serializers.CharField(allow_null=True), "counts": serializers.DictField(child=serializers.IntegerField()),
-    "url": serializers.URLField(),
-})
+    "error": serializers.CharField(allow_null=True), "incomplete": serializers.CharField(allow_null=True),
+    "counts": serializers.DictField(child=serializers.IntegerField()),
+    "system": serializers.SlugField(allow_null=True), "source": serializers.CharField(),
+    "format": serializers.CharField(), "detected_format": serializers.CharField(allow_null=True),
+    "sha256": serializers.CharField(), "size": serializers.IntegerField(), "created_at": serializers.DateTimeField(),
+    "finished_at": serializers.DateTimeField(allow_null=True), "url": serializers.URLField(),
+}
+RunSerializer = inline_serializer("ImportRun", RUN_FIELDS)
 
 
-@extend_schema(request={"multipart/form-data": inline_serializer("ImportUpload", {
+@extend_schema(methods=["GET"], responses=inline_serializer("ImportRunPage", {
+    "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+    "previous": serializers.URLField(allow_null=True), "results": inline_serializer("ImportRun", RUN_FIELDS, many=True)}), parameters=[
+    OpenApiParameter("system", str, description="a system's slug, or 'unassigned' (routed by rules)"),
+    OpenApiParameter("status", str, enum=ImportRun.Status.values), OpenApiParameter("source", str),
+    OpenApiParameter("limit", int), OpenApiParameter("offset", int)])
+@extend_schema(methods=["POST"], request={"multipart/form-data": inline_serializer("ImportUpload", {
     "file": serializers.FileField(), "format": serializers.CharField(), "system": serializers.SlugField(required=False),
     "source": serializers.CharField(required=False), "repository": serializers.CharField(required=False)})},
     responses={202: RunSerializer})
 @login_not_required
-@api_view(["POST"])
+@api_view(["GET", "POST"])
 @parser_classes([MultiPartParser])
-def import_create(request: Request) -> Response:
-    """Store the report and answer 202 at once; poll the returned url for the result."""
+def import_list(request: Request) -> Response:
+    """GET: import runs, newest first, filtered by system, status or source. POST: store the report and answer 202
+    at once; poll the returned url for the result."""
+    if request.method == "GET":
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.import_runs(**_run_filters(request.query_params)), request)
+        return paginator.get_paginated_response([run_body(run, request) for run in page])
     form = UploadForm(request.data, request.FILES)
     if not form.is_valid():
         raise ValidationError({k: [str(e) for e in v] for k, v in form.errors.items()})
@@ -68,6 +85,13 @@ def import_create(request: Request) -> Response:
         via=ImportRun.Via.API,
     )
     return Response(run_body(run, request), status=status.HTTP_202_ACCEPTED)
+
+
+def _run_filters(params) -> dict:
+    status_ = params.get("status", "")
+    if status_ and status_ not in ImportRun.Status.values:
+        raise ValidationError({"status": [f"One of {', '.join(ImportRun.Status.values)}."]})
+    return {"system": params.get("system", ""), "status": status_, "source": params.get("source", "")}
 
 
 @extend_schema(responses=RunSerializer)

@@ -4,15 +4,28 @@ from django import forms
 from django.conf import settings
 
 from governance.accounts.models import User
-from governance.findings.imports import FORMAT_CHOICES
+from governance.findings.imports import FORMAT_LABELS
 from governance.findings.models import HUMAN_DECISIONS, FindingState, MappingRule, PullSource
 from governance.findings.pull import MIN_EVERY_MINUTES, PullError, check_location, drop_root
 from governance.inventory.models import AISystem
+from worker.scanners import format_name
+
+
+class FormatField(forms.ChoiceField):
+    """A report format, as the tool spells it or as Rampart does ("pip-audit" and "pip_audit" alike)."""
+
+    def __init__(self, **kwargs):
+        names = ", ".join(label for _, label in FORMAT_LABELS[1:])
+        super().__init__(choices=FORMAT_LABELS, initial="auto", **kwargs, error_messages={
+            "invalid_choice": f"Unknown format “%(value)s”: choose auto or one of {names}."})
+
+    def to_python(self, value):
+        return format_name(super().to_python(value)) if value else "auto"
 
 
 class UploadForm(forms.Form):
     file = forms.FileField(help_text="SARIF, ModelScan, picklescan, garak, gitleaks, trufflehog, pip-audit or OSV-scanner output.")
-    format = forms.ChoiceField(choices=[(f, f) for f in FORMAT_CHOICES], initial="auto")
+    format = FormatField()
     system = forms.ModelChoiceField(queryset=AISystem.objects.active(), required=False,
                                     empty_label="— route by mapping rules —", to_field_name="slug")
     source = forms.CharField(max_length=100, required=False,
@@ -85,7 +98,7 @@ class PullSourceForm(forms.Form):
         max_length=500, label="URL or folder",
         help_text="An http(s) URL that serves the report, or an absolute folder path inside the drop root; "
                   "files dropped there are imported and moved to its imported/ subfolder.")
-    format = forms.ChoiceField(choices=[(f, f) for f in FORMAT_CHOICES], initial="auto")
+    format = FormatField()
     system = forms.ModelChoiceField(queryset=AISystem.objects.active(), required=False,
                                     empty_label="— route by mapping rules —", to_field_name="slug")
     every_minutes = forms.IntegerField(label="Pull every (minutes)", min_value=MIN_EVERY_MINUTES,

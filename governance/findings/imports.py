@@ -22,11 +22,12 @@ from governance import queueing
 from governance.audit.services import audit_record
 from governance.findings.ingest import Counts, ParserLost, findings_write
 from governance.findings.models import ImportRun
-from worker.scanners import FORMATS, ParseError, Record, detect
+from worker.scanners import FORMATS, LABELS, ParseError, Record, detect, format_name
 from worker.scanners._common import HEAD_SIZE
 
 log = logging.getLogger(__name__)
 FORMAT_CHOICES = ["auto", *sorted(FORMATS)]
+FORMAT_LABELS = [("auto", "auto (detect)"), *((f, LABELS.get(f, f)) for f in sorted(FORMATS))]
 
 
 MAX_ATTEMPTS = 5
@@ -57,6 +58,7 @@ def import_run_create(*, actor, stream: BinaryIO, filename: str, fmt: str, syste
     The source names the feed (its findings' scope with the system). Not given, it is the format; with
     format "auto" the worker names it after the format it detects (_named_source), so a gitleaks report
     and a SARIF report uploaded to one system never replace each other's findings."""
+    fmt = format_name(fmt)
     if fmt not in FORMAT_CHOICES:
         raise ImportRequestError(f"Unknown format {fmt!r}; choose one of {', '.join(FORMAT_CHOICES)}.")
     sha256, size = _hash_stream(stream)

@@ -226,5 +226,19 @@ def system_imports(system, limit: int = 50):
     return ImportRun.objects.filter(system=system).select_related("created_by").order_by("-created_at")[:limit]
 
 
+def import_runs(*, system: str = "", status: str = "", source: str = ""):
+    """Import runs, newest first: of a system (its slug, or "unassigned": routed by rules), a status, a source."""
+    qs = ImportRun.objects.select_related("system").order_by("-created_at", "-pk")
+    if system == "unassigned":
+        qs = qs.filter(system__isnull=True)
+    elif system:
+        qs = qs.filter(system__slug=system)
+    if status:
+        qs = qs.filter(status=status)
+    if source:
+        qs = qs.filter(source=source)
+    return qs
+
+
 def recent_imports(limit: int = 50):
     return ImportRun.objects.select_related("system", "created_by").order_by("-created_at")[:limit]

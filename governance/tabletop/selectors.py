@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
 from governance.tabletop.models import (
     AUDIENCE_ALL, Exercise, ExerciseState, ExpectedAction, ImprovementItem, Inject, InjectRelease, Observation,
@@ -16,7 +16,8 @@ def exercise_list(user) -> QuerySet[Exercise]:
     from governance.tabletop.permissions import can_plan
 
     qs = Exercise.objects.select_related("scenario", "facilitator").annotate(
-        n_participants=Count("participants", distinct=True))
+        n_participants=Count("participants", distinct=True),
+        taking_part=Exists(Participant.objects.filter(exercise=OuterRef("pk"), user=user)))
     if not can_plan(user):
         qs = qs.filter(participants__user=user)
     return qs.order_by("-scheduled_for", "-id")

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from governance.accounts.permissions import Denied
 from governance.rmf.models import ReferenceItem
 from governance.tabletop import permissions as tperms
 from governance.tabletop import report_md, scenario_io, selectors, services
@@ -32,7 +33,7 @@ def _exercise(pk: int) -> Exercise:
 
 def _require_runner(request, exercise: Exercise) -> None:
     if not tperms.can_run(request.user, exercise):
-        raise PermissionDenied("Only this exercise's facilitator (or a CISO) runs it.")
+        raise Denied("Only this exercise's facilitator (or a CISO) runs it.", who_can_help=[exercise.facilitator])
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -109,8 +110,10 @@ def atlas_drafts(request: HttpRequest) -> HttpResponse:
 # --- planning -------------------------------------------------------------------------------------------
 
 def exercise_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "tabletop/list.html", {
-        "exercises": selectors.exercise_list(request.user), "can_plan": tperms.can_plan(request.user)})
+    exercises = list(selectors.exercise_list(request.user))
+    for ex in exercises:  # planners see every exercise; they open those they run or take part in
+        ex.may_open = ex.taking_part or tperms.can_run(request.user, ex)
+    return render(request, "tabletop/list.html", {"exercises": exercises, "can_plan": tperms.can_plan(request.user)})
 
 
 def exercise_create(request: HttpRequest) -> HttpResponse:
@@ -135,7 +138,9 @@ def exercise_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("tabletop:console", pk)
     participant = tperms.participation(request.user, exercise)
     if participant is None:
-        raise PermissionDenied("You are not taking part in this exercise.")
+        raise Denied(f"You are not taking part in “{exercise.title}”: only its participants, its facilitator and "
+                     "CISOs open it. Its facilitator can add you as a participant or an observer.",
+                     who_can_help=[exercise.facilitator])
     if exercise.is_over:
         return redirect("tabletop:report", pk)
     return redirect("tabletop:observe" if tperms.can_observe(participant) else "tabletop:play", pk)

@@ -33,7 +33,8 @@
 })();
 
 // Behaviour the templates ask for with data attributes (the Content-Security-Policy allows no inline script):
-// data-confirm="question" on a button, data-autosubmit on a select, data-select-all="name" on a checkbox, data-print.
+// data-confirm="question" on a button, data-autosubmit on a select, data-select-all="name" on a checkbox, data-print,
+// data-back on a link (history back when there is one, else the link).
 (function () {
   document.addEventListener("click", function (event) {
     var confirmer = event.target.closest("[data-confirm]");
@@ -43,6 +44,11 @@
     }
     var printer = event.target.closest("[data-print]");
     if (printer) window.print();
+    var back = event.target.closest("[data-back]");
+    if (back && window.history.length > 1) {
+      event.preventDefault();
+      window.history.back();
+    }
   }, true);
   document.addEventListener("change", function (event) {
     var el = event.target;
@@ -59,3 +65,34 @@ document.addEventListener("htmx:afterRequest", function (event) {
   var form = event.target.closest && event.target.closest("form[data-reset-on-success]");
   if (form && event.detail.successful) form.reset();
 });
+
+// One way every htmx request shows what went wrong (htmx-config in base.html): a form the server refused (400, 409,
+// 422) is swapped in place with its errors; any other failure (403, 404, 500, the server unreachable) is said in
+// the alert at the top of the page: the page's [data-error-message] if it has one, else the status.
+(function () {
+  var SHOWN_IN_PLACE = [400, 409, 422];
+  function say(text) {
+    var box = document.getElementById("request-error");
+    if (!box) return window.alert(text);
+    box.textContent = text;
+    box.hidden = false;
+    box.focus();
+  }
+  function reason(xhr) {
+    var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var el = doc.querySelector("[data-error-message]");
+    var text = el ? el.textContent.trim().replace(/\s+/g, " ") : "";
+    return "The request failed (" + xhr.status + (xhr.statusText ? " " + xhr.statusText : "") + ")" + (text ? ": " + text : ".");
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    if (SHOWN_IN_PLACE.indexOf(event.detail.xhr.status) >= 0) return;
+    say(reason(event.detail.xhr));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    say("Rampart could not be reached: check the connection and try again. Nothing was changed.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("request-error");
+    if (box) box.hidden = true;
+  });
+})();

@@ -130,7 +130,7 @@ def test_gate_only_token_is_refused_everywhere_else(engineer, system):
 
 
 def test_gate_only_token_cannot_import(engineer, system):
-    response = scoped(engineer, Scope.GATE).post(reverse("api-import-create"), sarif_upload(system.slug),
+    response = scoped(engineer, Scope.GATE).post(reverse("api-import-list"), sarif_upload(system.slug),
                                                  format="multipart")
     assert_refused_for_scope(response, Scope.IMPORT)
     assert "(its scopes: gate)" in response.json()["detail"]
@@ -172,13 +172,13 @@ def test_read_token_reads_but_does_not_write(ciso, owner, system):
     assert read.options(reverse("api-system-list")).status_code == 200
     payload = {**system_data(owner, slug="read-only"), "business_owner": owner.email}
     assert_refused_for_scope(read.post(reverse("api-system-list"), payload, format="json"), Scope.WRITE)
-    assert_refused_for_scope(read.post(reverse("api-import-create"), sarif_upload(system.slug), format="multipart"),
+    assert_refused_for_scope(read.post(reverse("api-import-list"), sarif_upload(system.slug), format="multipart"),
                              Scope.IMPORT)
 
 
 def test_import_token_imports_and_reads_its_runs_only(engineer, system):
     imports = scoped(engineer, Scope.IMPORT)
-    response = imports.post(reverse("api-import-create"), sarif_upload(system.slug), format="multipart")
+    response = imports.post(reverse("api-import-list"), sarif_upload(system.slug), format="multipart")
     assert response.status_code == 202, response.json()
     run = ImportRun.objects.get()
     assert imports.get(reverse("api-import-detail", args=[run.pk])).status_code == 200
@@ -206,7 +206,7 @@ def test_scopes_never_widen_the_role(facilitator, nobody, system):
     payload = {**system_data(facilitator, slug="nope"), "business_owner": facilitator.email}
     refused = everything.post(reverse("api-system-list"), payload, format="json")
     assert refused.status_code == 403 and "scope" not in refused.json()["detail"]
-    assert everything.post(reverse("api-import-create"), sarif_upload(system.slug),
+    assert everything.post(reverse("api-import-list"), sarif_upload(system.slug),
                            format="multipart").status_code == 403
     assert scoped(nobody, *ALL).post(reverse("api-lineage"), run_event("t", [], []), format="json").status_code == 403
     assert not ImportRun.objects.exists() and not LineageEvent.objects.exists()

@@ -128,7 +128,7 @@ def test_oversized_bodies_are_refused_before_they_are_read(settings, engineer, s
                                                                      "system": system.slug})
     assert response.status_code == 413 and "at most" in response.content.decode()
     big.seek(0)
-    response = api_client(engineer).post(reverse("api-import-create"), {"file": big, "format": "auto",
+    response = api_client(engineer).post(reverse("api-import-list"), {"file": big, "format": "auto",
                                                                         "system": system.slug}, format="multipart")
     assert response.status_code == 413 and "at most" in response.json()["detail"]
     assert not ImportRun.objects.exists()

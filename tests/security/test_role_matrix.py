@@ -279,7 +279,7 @@ ROWS: list[Row] = [
         data=lambda w: {"decision": "reject", "justification": "Not yet treated."}),
     api("api-lineage", NONE, "post", SEND_LINEAGE, 400, data=lambda w: {"eventType": "NOPE"},
         note="allowed-roles-reach-validation"),
-    api("api-import-create", NONE, "post", IMPORT, 202, data=_upload, fmt="multipart"),
+    api("api-import-list", NONE, "post", IMPORT, 202, data=_upload, fmt="multipart"),
     api("api-import-detail", lambda w: [w.run.pk], "get", EVERYONE, 200),
     api("api-finding-list", NONE, "get", EVERYONE, 200),
     api("api-exercise-injects", EX, "get", RUN | PLAYERS, 200),

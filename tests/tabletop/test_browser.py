@@ -117,6 +117,9 @@ def test_three_people_run_a_whole_exercise(browser, live_server, world):
     assert ply.locator(".inject-card", has_text="Cloud threat detection").count() == 0  # for security, not them
     card.get_by_label("Decision").check()
     card.get_by_label(re.compile("Your response to")).fill("Quarantine the checkpoint and list every job that pulled it")
+    card.get_by_role("button", name="Send").click()  # a decision without its rationale: refused, said in place
+    expect(card.locator(".responses [role=alert]")).to_contain_text("A decision needs its rationale.")
+    expect(card.get_by_label(re.compile("Your response to"))).to_have_value(re.compile("Quarantine the checkpoint"))
     card.get_by_label("Rationale").fill("We cannot prove which models loaded it")
     card.get_by_role("button", name="Send").click()
     expect(card.locator(".responses")).to_contain_text("Quarantine the checkpoint")

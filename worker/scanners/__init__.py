@@ -18,7 +18,20 @@ FORMATS: dict[str, ModuleType] = {
     m.FORMAT: m for m in (sarif, modelscan, pip_audit, osv, gitleaks, trufflehog, garak, picklescan)
 }
 
-__all__ = ["FORMATS", "Incomplete", "ParseError", "Record", "SEVERITIES", "detect", "parse"]
+# The tools' own spellings and common variants of a format's name (any case; "-" and "_" alike).
+ALIASES = {"pipaudit": "pip_audit", "osv_scanner": "osv", "osvscanner": "osv", "trufflehog3": "trufflehog",
+           "modelscan_json": "modelscan", "sarif_json": "sarif"}
+LABELS = {"pip_audit": "pip-audit"}  # how the tool writes its name, where it differs from the format's key
+
+__all__ = ["ALIASES", "FORMATS", "Incomplete", "LABELS", "ParseError", "Record", "SEVERITIES", "detect",
+           "format_name", "parse"]
+
+
+def format_name(name: str) -> str:
+    """The FORMATS key (or "auto") for a format as people write it: "pip-audit", "PIP_AUDIT", "osv-scanner" …
+    A name that is none of them comes back normalised, for the caller to refuse."""
+    key = (name or "").strip().lower().replace("-", "_").replace(" ", "_")
+    return ALIASES.get(key, key)
 
 
 def detect(head: bytes) -> str:
@@ -43,7 +56,7 @@ def parse(stream: BinaryIO, fmt: str = "auto") -> Iterator[Record]:
             stream = _common.HeadReader(stream)
             head = stream.head
         fmt = detect(head)
-    module = FORMATS.get(fmt)
+    module = FORMATS.get(format_name(fmt))
     if module is None:
         raise ParseError(f"Unknown report format {fmt!r}; expected one of {', '.join(sorted(FORMATS))}")
     return module.parse(stream)

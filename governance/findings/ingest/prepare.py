@@ -16,6 +16,7 @@ from governance.findings.search import Terms
 from governance.findings.sla import sla_due
 from worker.scanners import Incomplete, Record
 from worker.scanners._common import RawEntry, repair_record
+from worker.scanners.locations import repository_relative
 
 
 class Router:
@@ -143,7 +144,7 @@ class Preparer:
     def _row(self, key: Key, r: Record, digest: str, terms: Terms) -> tuple:
         """In stores.COLUMNS order."""
         now = self.now
-        title, location, rule_id = r.title[:500], r.location[:1000], r.rule_id[:300]
+        title, location, rule_id = r.title[:500], repository_relative(r.location)[:1000], r.rule_id[:300]
         line = r.line if r.line is None or -2**31 <= r.line < 2**31 else None
         return (key[0], FindingScope.system_of(key[0]), self.run.source, r.tool[:60], r.fingerprint, self.version,
                 digest, title, r.severity, SEVERITY_RANK[r.severity], r.tool_severity[:60], rule_id, location,

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from governance.findings.imports import FORMAT_CHOICES, ImportRequestError, import_run_create
 from governance.findings.models import ImportRun
 from governance.inventory.models import AISystem
+from worker.scanners import format_name
 
 
 class Command(BaseCommand):
@@ -13,7 +14,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file")
-        parser.add_argument("--format", default="auto", choices=FORMAT_CHOICES)
+        parser.add_argument("--format", default="auto", type=format_name, choices=FORMAT_CHOICES,
+                            help="the report's format as the tool names it (pip-audit, osv-scanner …) or auto")
         parser.add_argument("--system", help="slug of the AI system; omit to route by mapping rules")
         parser.add_argument("--source", default="", help="names the feed; defaults to the (detected) format")
         parser.add_argument("--repository", default="")
