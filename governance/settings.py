@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "template_partials",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI as static files: the API docs work offline
     "governance.accounts",
     "governance.audit",
     "governance.rmf",
@@ -103,6 +104,10 @@ STATICFILES_FINDERS = [
     "governance.dashboard.staticfinders.PlotlyFinder",
 ]
 WHITENOISE_USE_FINDERS = env("WHITENOISE_USE_FINDERS", True, cast=bool)
+STORAGES = {  # static files named by content and gzipped at collectstatic (governance/static_storage.py)
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "governance.static_storage.StaticStorage"},
+}
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 
 # Uploads: small forms in memory, reports spill to disk; the import size cap is checked separately.
@@ -233,6 +238,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "governance.api_schema.standard_errors"],
 }
 

@@ -285,6 +285,7 @@ ROWS: list[Row] = [
     api("api-exercise-injects", EX, "get", RUN | PLAYERS, 200),
     # --- public -----------------------------------------------------------------------------------------------
     api("api-schema", NONE, "get", EVERYONE, 200),
+    ui("api-docs", NONE, "get", EVERYONE, 200),
     ui("healthz", NONE, "get", EVERYONE, {200, 503}, anon={200, 503}),
 ]
 
