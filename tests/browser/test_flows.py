@@ -185,7 +185,7 @@ def test_product_owner_cannot_edit_someone_elses_system(page, shot, people, live
 
     response = page.goto(f"/systems/{theirs.slug}/edit/")
     assert response.status == 403
-    expect(page.get_by_role("heading", name="Your role does not allow this")).to_be_visible()
+    expect(page.get_by_role("heading", name="You cannot open this")).to_be_visible()
     expect(page.locator(".error-page")).to_contain_text("You may not edit this system.")
     shot(page, "edit-forbidden")
     theirs.refresh_from_db()
