@@ -17,6 +17,8 @@ ROUTE_SCOPES: dict[str, dict[str, frozenset[str]]] = {
     "api-system-list": {"GET": READ, "POST": WRITE},
     "api-system-detail": {"GET": READ, "PATCH": WRITE},
     "api-system-gate": {"GET": frozenset({Scope.GATE, Scope.READ})},
+    "api-system-signoffs": {"GET": frozenset({Scope.GATE, Scope.READ}), "POST": WRITE},
+    "api-system-signoff-latest": {"GET": frozenset({Scope.GATE, Scope.READ})},
     "api-risk-list": {"GET": READ, "POST": WRITE},
     "api-risk-detail": {"GET": READ, "PATCH": WRITE},
     "api-risk-decision": {"POST": WRITE},

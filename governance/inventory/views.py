@@ -17,6 +17,7 @@ from governance.rmf.charts import coverage_figure_json
 from governance.rmf.models import REQUIREMENT_MET, AssessmentStatus
 from governance.tabletop.selectors import last_exercised
 from governance.risks import gate as release_gate
+from governance.risks.views import signoff_card_context
 from governance.risks import selectors as risk_selectors
 from governance.risks.matrix import gate_policy, get_matrix
 
@@ -73,6 +74,7 @@ def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "can_assess": perms.can_assess(request.user, system),
         "model_form": AIModelForm(system=system),
         "dataset_form": DatasetForm(system=system),
+        **signoff_card_context(request.user, system),
     }
     return render(request, "inventory/detail.html", context)
 

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,7 +22,7 @@ from governance.findings.models import Finding
 from governance.inventory.models import AISystem
 from governance.risks import gate, selectors, services
 from governance.risks.matrix import get_matrix
-from governance.risks.models import Decision, Risk, RiskSource, Treatment
+from governance.risks.models import Decision, ReleaseSignoff, Risk, RiskSource, Treatment
 from governance.rmf.models import ReferenceItem, RmfSubcategory
 
 
@@ -195,11 +195,70 @@ Gate = inline_serializer("Gate", {
     "counts": serializers.DictField(child=serializers.IntegerField()), "blocking_items": serializers.IntegerField()})
 
 
-@extend_schema(responses={200: Gate, 409: Gate})
+@extend_schema(responses={200: Gate, 409: Gate}, parameters=[OpenApiParameter(
+    "release", str, description="a release's name: the product owner's go sign-off of it is required too")])
 @login_not_required
 @api_view(["GET"])
 def system_gate(request: Request, slug: str) -> Response:
-    """200 with decision "go", or 409 with decision "no-go" and every reason: `curl --fail` fails the CI job."""
+    """200 with decision "go", or 409 with decision "no-go" and every reason: `curl --fail` fails the CI job. With
+    ?release=v2.3.0 a release also needs its product owner's go sign-off (SIGNOFF_MISSING, SIGNOFF_NO_GO)."""
     system = get_object_or_404(AISystem.objects.select_related("business_owner"), slug=slug)
-    result = gate.evaluate(system)
+    result = gate.evaluate(system, release=request.query_params.get("release", "").strip()[:100])
     return Response(result.as_dict(), status=status.HTTP_200_OK if result.decision == "go" else status.HTTP_409_CONFLICT)
+
+
+class SignoffSerializer(serializers.ModelSerializer):
+    system = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    signed_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    gate_decision = serializers.CharField(read_only=True, help_text="What the gate said when this was signed.")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReleaseSignoff
+        fields = ["id", "system", "release", "verdict", "justification", "signed_by", "signed_at", "gate_decision",
+                  "gate", "gate_sha256", "url"]
+        read_only_fields = ["id", "signed_at", "gate", "gate_sha256"]
+
+    def get_url(self, signoff) -> str:
+        return self.context["request"].build_absolute_uri(signoff.get_absolute_url())
+
+
+@extend_schema(methods=["GET"], responses=SignoffSerializer(many=True), parameters=[
+    OpenApiParameter("release", str, description="only this release's sign-offs"),
+    OpenApiParameter("limit", int), OpenApiParameter("offset", int)])
+@extend_schema(methods=["POST"], request=SignoffSerializer, responses={201: SignoffSerializer})
+@login_not_required
+@api_view(["GET", "POST"])
+def system_signoffs(request: Request, slug: str) -> Response:
+    """GET: the system's release sign-offs, newest first. POST: record one (the system's product owner or a CISO);
+    a go is refused (400) while the gate says no-go. The gate as it stood is frozen in the sign-off."""
+    system = get_object_or_404(AISystem, slug=slug)
+    if request.method == "GET":
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.release_signoffs(system, request.query_params.get("release", "")),
+                                           request)
+        return paginator.get_paginated_response(SignoffSerializer(page, many=True, context={"request": request}).data)
+    if not perms.can_decide(request.user, system):
+        raise PermissionDenied("Only the product owner of this system or a CISO signs its releases off.")
+    body = SignoffSerializer(data=request.data, context={"request": request})
+    body.is_valid(raise_exception=True)
+    try:
+        signoff = services.release_signoff_record(actor=request.user, system=system, **{
+            k: body.validated_data[k] for k in ("release", "verdict", "justification")})
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    return Response(SignoffSerializer(signoff, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(responses={200: SignoffSerializer}, parameters=[
+    OpenApiParameter("release", str, description="the latest sign-off of this release (of any, without)")])
+@login_not_required
+@api_view(["GET"])
+def system_signoff_latest(request: Request, slug: str) -> Response:
+    """The sign-off in force: 404 when none is recorded."""
+    system = get_object_or_404(AISystem, slug=slug)
+    signoff = ReleaseSignoff.latest_of(system, request.query_params.get("release", "").strip())
+    if signoff is None:
+        raise NotFound("No release sign-off is recorded for this system" + (
+            f" and release {request.query_params['release']}." if request.query_params.get("release") else "."))
+    return Response(SignoffSerializer(signoff, context={"request": request}).data)

@@ -10,7 +10,7 @@ from governance.accounts import permissions as perms
 from governance.accounts.models import User
 from governance.findings.models import Finding
 from governance.inventory.models import AISystem
-from governance.risks.models import Decision, MitigationAction, Risk, RiskMatrix, Treatment
+from governance.risks.models import Decision, MitigationAction, ReleaseSignoff, Risk, RiskMatrix, Treatment
 from governance.rmf.models import ReferenceItem, RmfSubcategory
 from governance.widgets import date_input
 
@@ -229,3 +229,9 @@ class MatrixForm(forms.Form):
                        for lv in self.matrix.levels],
             "cells": [[d[f"c_{i}_{j}"] for j in range(1, cols + 1)] for i in range(1, rows + 1)],
         }
+
+
+class ReleaseSignoffForm(forms.Form):
+    release = forms.CharField(max_length=100, label="Release", widget=forms.TextInput(attrs={"placeholder": "v2.3.0"}))
+    verdict = forms.ChoiceField(choices=ReleaseSignoff.Verdict.choices, widget=forms.RadioSelect, label="Sign-off")
+    justification = forms.CharField(max_length=4000, label="Why", widget=forms.Textarea(attrs={"rows": 2}))

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from governance.findings.models import SEVERITY_RANK, Finding
 from governance.risks.matrix import gate_policy, get_matrix
-from governance.risks.models import Decision, Risk
+from governance.risks.models import Decision, ReleaseSignoff, Risk
 from governance.rmf.models import REQUIREMENT_MET, AssessmentStatus, RmfAssessment
 
 LIST_LIMIT = 50
@@ -170,10 +170,28 @@ def _rmf_reasons(system, policy) -> list[Reason]:
     return reasons
 
 
-def evaluate(system, at: datetime | None = None) -> GateResult:
+def _signoff_reasons(system, release: str) -> list[Reason]:
+    """CI asks for a release by name: it also needs the product owner's go for it (ReleaseSignoff)."""
+    signoff = ReleaseSignoff.latest_of(system, release)
+    if signoff is None:
+        return [Reason(code="SIGNOFF_MISSING", url=reverse("inventory:detail", args=[system.slug]) + "#release-signoff",
+                       message=f"No release sign-off is recorded for {release}.",
+                       action=f"Ask {system.business_owner} to sign {release} off on the system's page.")]
+    if signoff.verdict != ReleaseSignoff.Verdict.GO:
+        return [Reason(code="SIGNOFF_NO_GO", refs=[f"signoff:{signoff.pk}"], url=signoff.get_absolute_url(),
+                       message=f"{signoff.signed_by or 'The product owner'} signed {release} off as no-go on "
+                               f"{timezone.localtime(signoff.signed_at):%Y-%m-%d %H:%M %Z}: “{signoff.justification[:200]}”.",
+                       action="Resolve what the sign-off names, then ask for a new sign-off of this release.")]
+    return []
+
+
+def evaluate(system, at: datetime | None = None, release: str = "") -> GateResult:
+    """The gate now (or at `at`). With a release name, it also needs that release's go sign-off."""
     at = at or timezone.now()
     policy, matrix = gate_policy(system.risk_tier), get_matrix()
     reasons = [*_finding_reasons(system, policy, at), *_risk_reasons(system, policy, matrix, at), *_rmf_reasons(system, policy)]
+    if release:
+        reasons += _signoff_reasons(system, release)
     if system.is_archived:
         reasons.insert(0, Reason(code="SYSTEM_ARCHIVED", message=f"{system.name} is archived.",
                                  action="Restore the system in the inventory before releasing it."))

@@ -278,3 +278,49 @@ class GatePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"gate policy for {self.tier} tier"
+
+    def as_dict(self) -> dict:
+        return {"tier": self.tier, "blocking_finding_severities": list(self.blocking_finding_severities),
+                "blocking_open_severities": list(self.blocking_open_severities or []),
+                "max_unaccepted_level": self.max_unaccepted_level,
+                "required_subcategories": list(self.required_subcategories),
+                "block_unrated_risks": self.block_unrated_risks}
+
+
+class ReleaseSignoff(models.Model):
+    """The product owner's go / no-go for a named release of their system, with the release gate as it stood at
+    that moment (reasons, counts, policy) frozen and hashed into the audit chain. A "go" is only recorded while the
+    gate says go; a "no-go" always can be. The latest sign-off of a release is the one in force."""
+
+    class Verdict(models.TextChoices):
+        GO = "go", "Go"
+        NO_GO = "no-go", "No-go"
+
+    system = models.ForeignKey("inventory.AISystem", on_delete=models.PROTECT, related_name="release_signoffs")
+    release = models.CharField(max_length=100, help_text="The release's name, e.g. a version tag: v2.3.0")
+    verdict = models.CharField(max_length=5, choices=Verdict.choices)
+    justification = models.TextField(max_length=4000)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    signed_at = models.DateTimeField(default=timezone.now)
+    gate = models.JSONField(help_text="The gate's answer and the policy it applied, when this was signed.")
+    gate_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
+        indexes = [models.Index(fields=["system", "release", "-signed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.system.slug} {self.release}: {self.verdict}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("risks:signoff", args=[self.pk])
+
+    @property
+    def gate_decision(self) -> str:
+        return self.gate["result"]["decision"]
+
+    @classmethod
+    def latest_of(cls, system, release: str = "") -> "ReleaseSignoff | None":
+        """The sign-off in force: the latest of that release (of any release when none is named)."""
+        qs = cls.objects.filter(system=system).select_related("signed_by")
+        return (qs.filter(release=release) if release else qs).order_by("-signed_at", "-id").first()

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from governance.findings.models import OPEN_STATES
 from governance.risks.matrix import get_matrix
-from governance.risks.models import Decision, Risk, RiskStatus
+from governance.risks.models import Decision, ReleaseSignoff, Risk, RiskStatus
 
 
 @dataclass
@@ -202,3 +202,9 @@ def decisions_verify() -> list[str]:
         elif audited.get(str(pk)) != sha:
             problems.append(f"decision {pk} of {ref}: its hash differs from the audited one")
     return problems
+
+
+def release_signoffs(system, release: str = ""):
+    """A system's release sign-offs, newest first (of one release when named)."""
+    qs = ReleaseSignoff.objects.filter(system=system).select_related("system", "signed_by").order_by("-signed_at", "-id")
+    return qs.filter(release=release.strip()) if release.strip() else qs

@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from governance.accounts import permissions as perms
 from governance.audit.services import audit_record, snapshot
+from governance.inventory.models import AISystem
+from governance.risks import gate as release_gate
 from governance.risks import notify
-from governance.risks.matrix import get_matrix
-from governance.risks.models import Decision, MitigationAction, Risk, RiskMatrix, RiskStatus
+from governance.risks.matrix import gate_policy, get_matrix
+from governance.risks.models import Decision, MitigationAction, ReleaseSignoff, Risk, RiskMatrix, RiskStatus
 
 class RiskClosed(ValidationError):
     """A write that a closed risk refuses (the API answers 409)."""
@@ -247,6 +249,11 @@ def mitigation_set_status(*, actor, action: MitigationAction, status: str) -> Mi
 
 # --- sign-off -----------------------------------------------------------------------------------
 
+def _sha256_of(frozen: dict) -> str:
+    """The hash of frozen JSON (sorted keys, no spaces): what the audit trail records of a snapshot."""
+    return hashlib.sha256(json.dumps(frozen, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def decision_snapshot(risk: Risk) -> dict:
     """What the product owner saw and signed: frozen in the decision, hashed into the audit trail."""
     state = _risk_state(risk)
@@ -296,9 +303,7 @@ def decision_decide(*, actor, risk: Risk, accept: bool, justification: str, expi
     decision.expires_at = expires_at if accept else None
     decision.accepted_rank = risk.residual_rank
     decision.snapshot = decision_snapshot(risk)
-    decision.snapshot_sha256 = hashlib.sha256(
-        json.dumps(decision.snapshot, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    decision.snapshot_sha256 = _sha256_of(decision.snapshot)
     decision.save()
     risk.status = RiskStatus.ACCEPTED if accept else RiskStatus.REJECTED
     risk.save(update_fields=["status", "updated_at"])
@@ -342,3 +347,42 @@ def acceptances_warn(*, now: datetime | None = None, days: int = 14) -> int:
             notify.acceptance_expiring(decision)
             count += 1
     return count
+
+
+RELEASE_NAME = re.compile(r"[\w.+\-/: ]{1,100}")
+
+
+@transaction.atomic
+def release_signoff_record(*, actor, system, release: str, verdict: str, justification: str) -> ReleaseSignoff:
+    """Record the product owner's go / no-go for a release, with the gate as it stands now, frozen and hashed.
+
+    A "go" is refused while the gate says no-go: the blocking items are resolved, triaged or accepted first (each
+    of those is its own audited decision). The system row is locked so that two sign-offs are recorded in order."""
+    system = AISystem.objects.select_for_update().get(pk=system.pk)
+    if not perms.can_decide(actor, system):
+        raise PermissionDenied("Only the product owner of this system or a CISO signs its releases off.")
+    release, justification = (release or "").strip(), (justification or "").strip()
+    errors = {}
+    if not RELEASE_NAME.fullmatch(release):
+        errors["release"] = "Name the release (up to 100 letters, digits, spaces and . + - / : _), e.g. v2.3.0."
+    if verdict not in ReleaseSignoff.Verdict.values:
+        errors["verdict"] = "Choose go or no-go."
+    if not justification:
+        errors["justification"] = "Say why."
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    result = release_gate.evaluate(system, at=now)
+    if verdict == ReleaseSignoff.Verdict.GO and result.decision != "go":
+        raise ValidationError({"verdict": f"The release gate says no-go ({result.blocking_items} blocking "
+                                          f"item{'s' if result.blocking_items != 1 else ''}): a go cannot be signed "
+                                          "until they are resolved, triaged or accepted."})
+    frozen = json.loads(json.dumps({"result": result.as_dict(), "policy": gate_policy(system.risk_tier).as_dict()},
+                                   cls=DjangoJSONEncoder))
+    signoff = ReleaseSignoff.objects.create(system=system, release=release, verdict=verdict,
+                                            justification=justification, signed_by=actor, signed_at=now,
+                                            gate=frozen, gate_sha256=_sha256_of(frozen))
+    audit_record(actor=actor, action="release.signoff", obj=signoff, system=system, after={
+        "release": release, "verdict": verdict, "justification": justification, "gate_decision": result.decision,
+        "blocking_items": result.blocking_items, "counts": result.counts, "gate_sha256": signoff.gate_sha256})
+    return signoff

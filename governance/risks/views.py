@@ -20,10 +20,11 @@ from governance.inventory.models import AISystem
 from governance.risks import export, selectors, services
 from governance.risks.charts import heatmap_json
 from governance.risks.forms import (
-    CloseForm, DecideForm, DecisionRequestForm, MatrixForm, MitigationForm, MitigationStatusForm, RiskForm, parse_ids,
+    CloseForm, DecideForm, DecisionRequestForm, MatrixForm, MitigationForm, MitigationStatusForm, ReleaseSignoffForm,
+    RiskForm, parse_ids,
 )
 from governance.risks.matrix import get_matrix
-from governance.risks.models import MitigationAction, Risk, RiskStatus
+from governance.risks.models import MitigationAction, ReleaseSignoff, Risk, RiskStatus
 
 PAGE_SIZE = 50
 
@@ -294,3 +295,37 @@ def matrix_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Matrix saved; {n} risk{'s' if n != 1 else ''} re-rated.")
             return redirect("risks:matrix")
     return render(request, "risks/matrix.html", {"form": form, "matrix": matrix}, status=400 if form.errors else 200)
+
+
+# --- release sign-off ----------------------------------------------------------------------------------------------
+
+def signoff_card_context(user, system, form=None) -> dict:
+    """What the system page's release sign-off card shows (also re-rendered alone after a sign-off)."""
+    return {"system": system, "signoffs": selectors.release_signoffs(system)[:10],
+            "signoff_form": form or ReleaseSignoffForm(), "can_sign": perms.can_decide(user, system)}
+
+
+@require_POST
+def signoff_create(request: HttpRequest, slug: str) -> HttpResponse:
+    system = get_object_or_404(AISystem.objects.select_related("business_owner"), slug=slug)
+    if not perms.can_decide(request.user, system):
+        raise PermissionDenied("Only the product owner of this system or a CISO signs its releases off.")
+    form = ReleaseSignoffForm(request.POST)
+    if form.is_valid():
+        try:
+            signoff = services.release_signoff_record(actor=request.user, system=system, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"{signoff.release} signed off as {signoff.get_verdict_display().lower()}; the "
+                                      "gate as it stands now is frozen in the sign-off.")
+            if request.htmx:
+                return render(request, "risks/_signoff_card.html", signoff_card_context(request.user, system))
+            return redirect(f"{system.get_absolute_url()}#release-signoff")
+    return render(request, "risks/_signoff_card.html", signoff_card_context(request.user, system, form), status=400)
+
+
+def signoff_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    signoff = get_object_or_404(ReleaseSignoff.objects.select_related("system", "signed_by"), pk=pk)
+    return render(request, "risks/signoff.html", {"signoff": signoff, "result": signoff.gate["result"],
+                                                  "policy": signoff.gate["policy"]})

@@ -102,6 +102,14 @@ def _no_pull_tasks(monkeypatch):
     monkeypatch.setattr("governance.queueing.send", lambda *a, **kw: True)
 
 
+def SIGNOFF(w) -> list:
+    """A release sign-off of `system`, recorded inside each role's rolled-back request."""
+    from governance.risks.services import release_signoff_record
+
+    return [release_signoff_record(actor=w.users["owner"], system=w.system, release="v1.0", verdict="no-go",
+                                   justification="Waiting for the pen test.").pk]
+
+
 def _upload(w):
     f = io.BytesIO(b'{"version": "2.1.0", "runs": []}')
     f.name = "report.sarif"
@@ -116,6 +124,8 @@ ROWS: list[Row] = [
     ui("accounts:logout", NONE, "get", set(), 405, denied=405, note="not-on-get"),
     ui("accounts:profile", NONE, "get", EVERYONE, 200),
     ui("accounts:profile", NONE, "post", EVERYONE, 200, data=lambda w: {"name": "ci"}),
+    ui("accounts:password-change", NONE, "get", EVERYONE, 200),
+    ui("accounts:password-change", NONE, "post", EVERYONE, 400, data=lambda w: {"old_password": "wrong"}),
     ui("accounts:token-revoke", lambda w: [w.owner_token.pk], "post", {"owner"}, 302, denied=404,
        note="only-ones-own-token"),
     get_405("accounts:token-revoke", lambda w: [w.owner_token.pk]),
@@ -206,6 +216,9 @@ ROWS: list[Row] = [
     ui("risks:action-status", lambda w: [w.risk.ref, w.action.pk], "post", MANAGE_RISKS, 302,
        data=lambda w: {"status": "done"}),
     get_405("risks:action-status", lambda w: [w.risk.ref, w.action.pk]),
+    ui("risks:signoff", SIGNOFF, "get", EVERYONE, 200),
+    ui("risks:signoff-create", SYS, "post", DECIDE, 400, data=lambda w: {}),
+    get_405("risks:signoff-create", SYS),
     # --- lineage ----------------------------------------------------------------------------------------------
     ui("lineage:overview", NONE, "get", EVERYONE, 200),
     ui("lineage:system", SYS, "get", EVERYONE, 200),
@@ -233,6 +246,9 @@ ROWS: list[Row] = [
     ui("tabletop:scenario-export", lambda w: [w.scenario.slug], "get", PLAN, 200),
     ui("tabletop:exercise", EX, "get", RUN | PLAYERS, 302, note="sends-each-person-to-their-screen"),
     ui("tabletop:console", EX, "get", RUN, 200),
+    # this exercise is running: editing is refused with the reason (409) to those who run it
+    ui("tabletop:edit", EX, "get", RUN, 409, note="started"),
+    ui("tabletop:edit", EX, "post", RUN, 409, data=lambda w: {"title": "x"}, note="started"),
     ui("tabletop:participant-add", EX, "post", RUN, 302,
        data=lambda w: {"user": w.users["nobody"].pk, "role": "observer"}),
     get_405("tabletop:participant-add", EX),
@@ -270,6 +286,9 @@ ROWS: list[Row] = [
     api("api-system-detail", SYS, "get", EVERYONE, 200),
     api("api-system-detail", SYS, "patch", EDIT_SYSTEM, 200, data=lambda w: {"purpose": "Drafts answers."}),
     api("api-system-gate", SYS, "get", EVERYONE, {200, 409}),
+    api("api-system-signoffs", SYS, "get", EVERYONE, 200),
+    api("api-system-signoffs", SYS, "post", DECIDE, 400, data=lambda w: {}),
+    api("api-system-signoff-latest", SYS, "get", EVERYONE, 404),
     api("api-risk-list", NONE, "get", EVERYONE, 200),
     api("api-risk-list", NONE, "post", MANAGE_RISKS, 201, data=lambda w: {"title": "API risk", "system": w.system.slug},
         denied=403),
