@@ -32,6 +32,8 @@ class ExerciseForm(forms.ModelForm):
         self.fields["facilitator"].queryset = User.objects.filter(
             is_active=True, groups__permissions__codename="run_exercises").distinct()
         self.fields["scenario"].queryset = Scenario.objects.order_by("title")
+        if self.instance.pk and not self.is_bound:
+            self.initial["objectives_text"] = "\n".join(self.instance.objectives)
 
     def clean(self):
         data = super().clean()

@@ -170,6 +170,14 @@ class Exercise(models.Model):
     def is_over(self) -> bool:
         return self.state in (ExerciseState.HOT_WASH, ExerciseState.COMPLETED)
 
+    @property
+    def edit_refusal(self) -> str:
+        """Why this exercise can no longer be edited ("" while it can: until its clock starts)."""
+        if self.state == ExerciseState.PLANNED:
+            return ""
+        return (f"{self.ref} is {self.get_state_display().lower()}: an exercise can be edited only until its clock "
+                "starts, so that the record shows what was played.")
+
     def clock_seconds(self, now: datetime | None = None) -> float:
         """The exercise clock: wall time since the start, less the time spent paused. Frozen while paused."""
         if self.started_at is None:

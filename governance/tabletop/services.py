@@ -150,6 +150,38 @@ def exercise_create(*, actor, data: dict, systems=()) -> Exercise:
     return exercise
 
 
+EDITABLE_FIELDS = ("title", "scenario", "scheduled_for", "facilitator", "objectives")
+
+
+@transaction.atomic
+def exercise_update(*, actor, exercise: Exercise, data: dict, systems=()) -> Exercise:
+    """Change a planned exercise (title, scenario, schedule, facilitator, objectives, systems). Once the clock has
+    started, what was played is the record: refused with code "started". A new facilitator takes the old one's
+    place among the participants."""
+    exercise = Exercise.objects.select_for_update().get(pk=exercise.pk)
+    if exercise.edit_refusal:
+        raise ValidationError(exercise.edit_refusal, code="started")
+    data = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
+    if not data.get("objectives"):
+        data["objectives"] = list(data.get("scenario", exercise.scenario).objectives)
+    before = {**snapshot(exercise, list(EDITABLE_FIELDS)), "systems": sorted(exercise.systems.values_list("pk", flat=True))}
+    old_facilitator_id = exercise.facilitator_id
+    for name, value in data.items():
+        setattr(exercise, name, value)
+    exercise.save()
+    exercise.systems.set(systems)
+    if exercise.facilitator_id != old_facilitator_id:
+        Participant.objects.filter(exercise=exercise, user_id=old_facilitator_id, role=ParticipantRole.FACILITATOR).delete()
+        Participant.objects.update_or_create(exercise=exercise, user=exercise.facilitator,
+                                             defaults={"role": ParticipantRole.FACILITATOR, "function": ""})
+    after = {**snapshot(exercise, list(EDITABLE_FIELDS)), "systems": sorted(s.pk for s in systems)}
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    if changed:
+        audit_record(actor=actor, action="exercise.update", obj=exercise,
+                     before={k: before.get(k) for k in changed}, after=changed)
+    return exercise
+
+
 @transaction.atomic
 def participant_add(*, actor, exercise: Exercise, user, role: str, function: str = "") -> Participant:
     if role == ParticipantRole.PLAYER and not function:

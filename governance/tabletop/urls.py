@@ -13,6 +13,7 @@ urlpatterns = [
     path("scenarios/<slug:slug>/export.json", views.scenario_export, name="scenario-export"),
     path("<int:pk>/", views.exercise_detail, name="exercise"),
     path("<int:pk>/console/", views.console, name="console"),
+    path("<int:pk>/edit/", views.exercise_edit, name="edit"),
     path("<int:pk>/participants/", views.participant_add, name="participant-add"),
     path("<int:pk>/participants/<int:participant_pk>/remove/", views.participant_remove, name="participant-remove"),
     path("<int:pk>/control/<str:action>/", views.exercise_control, name="control"),

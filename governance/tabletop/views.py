@@ -124,11 +124,35 @@ def exercise_create(request: HttpRequest) -> HttpResponse:
         initial["scenario"] = Scenario.objects.filter(slug=request.GET["scenario"]).first()
     form = ExerciseForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        data = {k: form.cleaned_data[k] for k in ("title", "scenario", "scheduled_for", "facilitator", "objectives")}
+        data = {k: form.cleaned_data[k] for k in services.EDITABLE_FIELDS}
         exercise = services.exercise_create(actor=request.user, data=data, systems=form.cleaned_data["systems"])
         messages.success(request, "Exercise planned. Add the players and observers, then start it from the console.")
         return redirect("tabletop:console", exercise.pk)
-    return render(request, "tabletop/form.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "tabletop/form.html", {"form": form, "exercise": None, "locked": ""},
+                  status=400 if form.errors else 200)
+
+
+def exercise_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit a planned exercise; once its clock has started, 409 with the reason in place of the form."""
+    exercise = _exercise(pk)
+    _require_runner(request, exercise)
+    if exercise.edit_refusal:
+        return render(request, "tabletop/form.html", {"form": None, "exercise": exercise,
+                                                      "locked": exercise.edit_refusal}, status=409)
+    form = ExerciseForm(request.POST if request.method == "POST" else None, instance=exercise)
+    if request.method == "POST" and form.is_valid():
+        data = {k: form.cleaned_data[k] for k in services.EDITABLE_FIELDS}
+        try:
+            services.exercise_update(actor=request.user, exercise=exercise, data=data, systems=form.cleaned_data["systems"])
+        except ValidationError as exc:
+            if exc.code != "started":
+                raise
+            return render(request, "tabletop/form.html", {"form": None, "exercise": _exercise(pk),
+                                                          "locked": _error_text(exc)}, status=409)
+        messages.success(request, "Exercise updated.")
+        return redirect("tabletop:console", pk)
+    return render(request, "tabletop/form.html", {"form": form, "exercise": _exercise(pk), "locked": ""},
+                  status=400 if form.errors else 200)
 
 
 def exercise_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -1,0 +1,99 @@
+"""The facilitator's screens: editing a planned exercise, adding several participants, releasing early, promoting
+an improvement to a rated risk, objective scores over rated actions."""
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from governance.accounts.models import Role
+from governance.audit.models import AuditEvent
+from governance.tabletop import services
+from governance.tabletop.models import Participant, ParticipantRole, Scenario
+from tests.conftest import PASSWORD, make_user
+from tests.tabletop.conftest import T0, at
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+def client_for(user) -> Client:
+    c = Client()
+    assert c.login(email=user.email, password=PASSWORD)
+    return c
+
+def url(name, exercise, *args):
+    return reverse(f"tabletop:{name}", args=[exercise.pk, *args])
+
+def edit_data(exercise, **changes):
+    data = {"title": exercise.title, "scenario": exercise.scenario_id, "facilitator": exercise.facilitator_id,
+            "scheduled_for": "2026-04-01T10:30", "systems": [s.pk for s in exercise.systems.all()],
+            "objectives_text": "\n".join(exercise.objectives)}
+    data.update(changes)
+    return data
+
+# --- 1. editing a planned exercise --------------------------------------------------------------------------------
+
+def test_planned_exercise_is_edited_and_audited(exercise, facilitator, system, other_system):
+    c = client_for(facilitator)
+    page = c.get(url("edit", exercise))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert 'value="Q1 supply-chain drill"' in body and exercise.objectives[0] in body
+    assert url("edit", exercise) in c.get(url("console", exercise)).content.decode()  # linked from the console
+    response = c.post(url("edit", exercise), edit_data(
+        exercise, title="Q2 supply-chain drill", systems=[system.pk, other_system.pk],
+        objectives_text="Contain within an hour\nTell the regulator"))
+    assert response.status_code == 302 and response.url == url("console", exercise)
+    exercise.refresh_from_db()
+    assert exercise.title == "Q2 supply-chain drill"
+    assert exercise.objectives == ["Contain within an hour", "Tell the regulator"]
+    assert exercise.scheduled_for.strftime("%Y-%m-%d %H:%M") != T0.strftime("%Y-%m-%d %H:%M")
+    assert set(exercise.systems.values_list("pk", flat=True)) == {system.pk, other_system.pk}
+    event = AuditEvent.objects.get(action="exercise.update")
+    assert event.before["title"] == "Q1 supply-chain drill" and event.after["title"] == "Q2 supply-chain drill"
+    assert event.after["systems"] == sorted([system.pk, other_system.pk]) and "facilitator_id" not in event.after
+
+def test_edit_refuses_invalid_input_in_place(exercise, facilitator):
+    response = client_for(facilitator).post(url("edit", exercise), edit_data(exercise, title=""))
+    assert response.status_code == 400
+    assert "This field is required." in response.content.decode()
+    exercise.refresh_from_db()
+    assert exercise.title == "Q1 supply-chain drill" and not AuditEvent.objects.filter(action="exercise.update").exists()
+
+def test_new_facilitator_takes_the_old_ones_place(exercise, facilitator):
+    other = make_user("f2@example.com", Role.FACILITATOR)
+    response = client_for(facilitator).post(url("edit", exercise), edit_data(exercise, facilitator=other.pk))
+    assert response.status_code == 302
+    roles = dict(Participant.objects.filter(exercise=exercise).values_list("user__email", "role"))
+    assert roles["f2@example.com"] == ParticipantRole.FACILITATOR and facilitator.email not in roles
+    assert client_for(other).get(url("console", exercise)).status_code == 200
+
+def test_empty_objectives_take_the_new_scenarios(exercise, facilitator, scenarios):
+    other = Scenario.objects.exclude(pk=exercise.scenario_id).first()
+    client_for(facilitator).post(url("edit", exercise), edit_data(exercise, scenario=other.pk, objectives_text=""))
+    exercise.refresh_from_db()
+    assert exercise.scenario_id == other.pk and exercise.objectives == other.objectives
+
+def test_edit_is_refused_once_the_clock_has_started(exercise, facilitator):
+    services.exercise_transition(actor=facilitator, exercise=exercise, action="start", now=at(0))
+    c = client_for(facilitator)
+    for response in (c.get(url("edit", exercise)), c.post(url("edit", exercise), edit_data(exercise, title="Renamed"))):
+        assert response.status_code == 409
+        body = response.content.decode()
+        assert "can be edited only until its clock starts" in body and 'id="edit-refused"' in body
+        assert 'name="title"' not in body  # no form to fill in vain
+    exercise.refresh_from_db()
+    assert exercise.title == "Q1 supply-chain drill" and not AuditEvent.objects.filter(action="exercise.update").exists()
+    assert url("edit", exercise) not in c.get(url("console", exercise)).content.decode()
+
+def test_service_refuses_a_started_exercise(exercise, facilitator):
+    from django.core.exceptions import ValidationError
+
+    services.exercise_transition(actor=facilitator, exercise=exercise, action="start", now=at(0))
+    with pytest.raises(ValidationError) as exc:
+        services.exercise_update(actor=facilitator, exercise=exercise, data={"title": "x"}, systems=[])
+    assert exc.value.code == "started"
+
+def test_only_the_runner_edits(exercise, people, ciso):
+    assert client_for(people["ml"]).get(url("edit", exercise)).status_code == 403
+    assert client_for(ciso).get(url("edit", exercise)).status_code == 200
