@@ -1,5 +1,6 @@
 from django import forms
 from django.conf import settings
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
@@ -147,3 +148,43 @@ class PasswordResetForm(PasswordChoiceMixin, forms.Form):
 
     def password_subject(self) -> User:
         return self.user
+
+
+# --- one's own password ----------------------------------------------------------------------------------------
+
+class OwnPasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Current password, then the new one twice (Django's validators). Wrong current passwords count towards the
+    sign-in throttle of this address and e-mail: a borrowed session cannot be used to guess the password."""
+
+    error_messages = {
+        **auth_forms.PasswordChangeForm.error_messages,
+        "throttled": "Too many wrong passwords from here. Wait a few minutes and try again.",
+        "unchanged": "Choose a password different from the current one.",
+    }
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+        self.fields["old_password"].label = "Current password"
+        self.fields["new_password1"].help_text = ("At least 10 characters, not a common password, not close to your "
+                                                  "name or e-mail.")
+        self.fields["new_password2"].label, self.fields["new_password2"].help_text = "New password, again", ""
+
+    def clean_old_password(self):
+        if throttle.blocked(self.request, self.user.email):
+            raise ValidationError(self.error_messages["throttled"], code="throttled")
+        try:
+            password = super().clean_old_password()
+        except ValidationError:
+            throttle.failed(self.request, self.user.email)
+            raise
+        return password
+
+    def clean_new_password2(self):
+        password = self.cleaned_data["new_password2"]
+        if password and self.user.check_password(password):
+            raise ValidationError(self.error_messages["unchanged"], code="unchanged")
+        return password
+
+    def save(self, commit=True):
+        raise NotImplementedError("services.password_change writes the password (audited)")

@@ -216,3 +216,14 @@ def user_password_reset(*, actor: User, user: User, password: str | None) -> str
     audit_record(actor=actor, action="user.password_reset", obj=user,
                  after={"password": "generated" if generated else "set by admin"})
     return generated
+
+
+@transaction.atomic
+def password_change(*, user: User, password: str) -> User:
+    """A person sets their own password (validated by the form). Their other sessions end (Django ties a session to
+    the password hash; the view keeps the current one); a password change an admin asked for is done."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(actor=user, action="user.password_change", obj=user, after={"password": "changed by its owner"})
+    return user

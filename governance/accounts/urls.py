@@ -7,6 +7,7 @@ urlpatterns = [
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
     path("me/", views.profile, name="profile"),
+    path("me/password/", views.password_change, name="password-change"),
     path("me/tokens/<int:token_id>/rotate/", views.token_rotate, name="token-rotate"),
     path("me/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("users/", views.user_list, name="users"),

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_POST
 
 from governance.accounts import permissions as perms
 from governance.accounts import selectors, services
-from governance.accounts.forms import (ApiTokenForm, ApiTokenRotateForm, EmailLoginForm, PasswordResetForm,
-                                       UserCreateForm, UserEditForm)
+from governance.accounts.forms import (ApiTokenForm, ApiTokenRotateForm, EmailLoginForm, OwnPasswordChangeForm,
+                                       PasswordResetForm, UserCreateForm, UserEditForm)
 from governance.accounts.models import ApiToken, Role, User
 from governance.accounts.services import api_token_create, api_token_revoke, api_token_rotate
 
@@ -50,6 +50,19 @@ def profile(request: HttpRequest) -> HttpResponse:
         _, new_token = api_token_create(user=request.user, name=data["name"], scopes=data["scopes"], days=data["days"])
         return _profile_page(request, new_token=new_token)
     return _profile_page(request, form=form)
+
+
+def password_change(request: HttpRequest) -> HttpResponse:
+    """One's own password: the current one, then the new one twice. Other sessions end; this one stays."""
+    form = OwnPasswordChangeForm(request.user, request.POST if request.method == "POST" else None, request=request)
+    if request.method == "POST" and form.is_valid():
+        user = services.password_change(user=request.user, password=form.cleaned_data["new_password1"])
+        update_session_auth_hash(request, user)
+        messages.success(request, "Password changed. You were signed out everywhere else.")
+        return redirect("accounts:profile")
+    throttled = any(e.code == "throttled" for e in form.errors.as_data().get("old_password", []))
+    return render(request, "accounts/password_change.html", {"form": form},
+                  status=429 if throttled else 400 if form.errors else 200)
 
 
 @require_POST

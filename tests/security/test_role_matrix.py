@@ -126,6 +126,8 @@ ROWS: list[Row] = [
     ui("accounts:profile", NONE, "post", EVERYONE, 200, data=lambda w: {"name": "ci"}),
     ui("accounts:password-change", NONE, "get", EVERYONE, 200),
     ui("accounts:password-change", NONE, "post", EVERYONE, 400, data=lambda w: {"old_password": "wrong"}),
+    ui("accounts:password-change", NONE, "get", EVERYONE, 200),
+    ui("accounts:password-change", NONE, "post", EVERYONE, 400, data=lambda w: {"old_password": "wrong"}),
     ui("accounts:token-revoke", lambda w: [w.owner_token.pk], "post", {"owner"}, 302, denied=404,
        note="only-ones-own-token"),
     get_405("accounts:token-revoke", lambda w: [w.owner_token.pk]),
