@@ -170,6 +170,18 @@ def exercise_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("tabletop:observe" if tperms.can_observe(participant) else "tabletop:play", pk)
 
 
+def _participants_panel(request, exercise, *, form=None, message="", error="", status=200) -> HttpResponse:
+    """The participant panel alone (htmx), left open for the next person; errors shown in it."""
+    return render(request, "tabletop/console.html#participants", {
+        "exercise": exercise, "participants": list(exercise.participants.select_related("user")), "adding": True,
+        "participant_form": form or ParticipantForm(), "participant_message": message, "participant_error": error},
+                  status=status)
+
+
+def _back_to_participants(pk: int) -> HttpResponse:
+    return redirect(reverse("tabletop:console", args=[pk]) + "?adding=1#participants")
+
+
 @require_POST
 def participant_add(request: HttpRequest, pk: int) -> HttpResponse:
     exercise = _exercise(pk)
@@ -178,12 +190,16 @@ def participant_add(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         d = form.cleaned_data
         services.participant_add(actor=request.user, exercise=exercise, user=d["user"], role=d["role"], function=d["function"])
+        if request.htmx:
+            return _participants_panel(request, exercise, message=f"{d['user']} added.")
         messages.success(request, f"{d['user']} added.")
+    elif request.htmx:
+        return _participants_panel(request, exercise, form=form, status=400)
     else:
         for errors in form.errors.values():
             for e in errors:
                 messages.error(request, e)
-    return redirect("tabletop:console", pk)
+    return _back_to_participants(pk)
 
 
 @require_POST
@@ -191,14 +207,20 @@ def participant_remove(request: HttpRequest, pk: int, participant_pk: int) -> Ht
     exercise = _exercise(pk)
     _require_runner(request, exercise)
     participant = get_object_or_404(Participant, pk=participant_pk, exercise=exercise)
+    error = ""
     if participant.user_id == exercise.facilitator_id:
-        messages.error(request, "The facilitator stays on the exercise.")
+        error = "The facilitator stays on the exercise."
     else:
         try:
             services.participant_remove(actor=request.user, participant=participant)
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
-    return redirect("tabletop:console", pk)
+            error = _error_text(exc)
+    if request.htmx:
+        return _participants_panel(request, exercise, message="" if error else f"{participant.user} removed.",
+                                   error=error, status=409 if error else 200)
+    if error:
+        messages.error(request, error)
+    return _back_to_participants(pk)
 
 
 # --- facilitator console ---------------------------------------------------------------------------------
@@ -215,6 +237,8 @@ def console(request: HttpRequest, pk: int) -> HttpResponse:
     state = selectors.console_state(exercise)
     return render(request, "tabletop/console.html", {
         "exercise": exercise, "state": state, "version": version, "participant_form": ParticipantForm(),
+        "participants": state.participants, "adding": request.GET.get("adding") == "1", "participant_message": "",
+        "participant_error": "",
         "hotwash_form": HotwashForm(initial={"strengths": exercise.strengths,
                                              "areas_for_improvement": exercise.areas_for_improvement}),
         "poll_seconds": POLL_SECONDS, "systems": exercise.systems.all(),

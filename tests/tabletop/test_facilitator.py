@@ -97,3 +97,47 @@ def test_service_refuses_a_started_exercise(exercise, facilitator):
 def test_only_the_runner_edits(exercise, people, ciso):
     assert client_for(people["ml"]).get(url("edit", exercise)).status_code == 403
     assert client_for(ciso).get(url("edit", exercise)).status_code == 200
+
+
+# --- 2. adding several participants -----------------------------------------------------------------------------
+
+def test_participant_panel_stays_open_after_each_addition(exercise, facilitator):
+    c = client_for(facilitator)
+    extra = [make_user(f"p{i}@example.com", None) for i in range(3)]
+    for i, user in enumerate(extra):
+        response = c.post(url("participant-add", exercise), {"user": user.pk, "role": "player", "function": "legal"}, **HTMX)
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert body.lstrip().startswith('<section class="card" id="participants">')  # the panel alone, swapped in place
+        assert '<details class="add" open>' in body and f"{user} added." in body
+        assert body.count('<li><span class="avatar">') == 4 + i + 1  # facilitator, 2 players, observer, the new ones
+    assert Participant.objects.filter(exercise=exercise).count() == 7
+    assert AuditEvent.objects.filter(action="exercise.participant_add").count() == 3 + 3
+
+
+def test_participant_errors_show_in_the_open_panel(exercise, facilitator):
+    user = make_user("p@example.com", None)
+    response = client_for(facilitator).post(url("participant-add", exercise), {"user": user.pk, "role": "player"}, **HTMX)
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert '<details class="add" open>' in body and "A player needs a function" in body
+    assert not Participant.objects.filter(exercise=exercise, user=user).exists()
+
+
+def test_without_javascript_the_console_comes_back_with_the_panel_open(exercise, facilitator):
+    c = client_for(facilitator)
+    user = make_user("p@example.com", None)
+    response = c.post(url("participant-add", exercise), {"user": user.pk, "role": "observer"})
+    assert response.status_code == 302 and response.url == url("console", exercise) + "?adding=1#participants"
+    assert '<details class="add" open>' in c.get(response.url).content.decode()
+    assert '<details class="add" >' in c.get(url("console", exercise)).content.decode()  # closed on a plain visit
+
+
+def test_participant_removed_in_place(exercise, facilitator, people):
+    participant = exercise.participants.get(user=people["legal"])
+    response = client_for(facilitator).post(url("participant-remove", exercise, participant.pk), **HTMX)
+    assert response.status_code == 200 and "removed." in response.content.decode()
+    assert not Participant.objects.filter(pk=participant.pk).exists()
+    own = exercise.participants.get(user=facilitator)
+    refused = client_for(facilitator).post(url("participant-remove", exercise, own.pk), **HTMX)
+    assert refused.status_code == 409 and "The facilitator stays on the exercise." in refused.content.decode()
