@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "governance.accounts.middleware.AccountStepMiddleware",  # a password an admin chose is changed first
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -219,6 +220,9 @@ CELERY_BEAT_SCHEDULE = {
     "exercises-release-due": {"task": "worker.tasks.exercises_release_due", "schedule": 15.0},
     "api-tokens-warn": {"task": "worker.tasks.api_tokens_warn_expiring", "schedule": 3600.0},
     "audit-checkpoint": {"task": "worker.tasks.audit_checkpoint", "schedule": float(RAMPART_AUDIT_CHECKPOINT_SECONDS)},
+    # hourly: the day's posture snapshot is updated in place, so the last run of a day holds its end-of-day figures
+    # and a day beat was partly down still gets one
+    "posture-snapshot": {"task": "worker.tasks.posture_snapshot", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {

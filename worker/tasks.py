@@ -107,3 +107,21 @@ def api_tokens_warn_expiring() -> int:
     from governance.accounts.services import api_tokens_warn_expiring as warn
 
     return warn()
+
+
+@shared_task(acks_late=True)
+def posture_snapshot() -> int:
+    """Beat: record today's posture per system (a re-run the same day updates the day's rows, never adds)."""
+    from governance.dashboard.snapshots import snapshot_take
+
+    return snapshot_take()
+
+
+@shared_task(acks_late=True)
+def posture_backfill(first: str, last: str | None = None) -> int:
+    """Reconstruct past days' posture snapshots from history (days with a live snapshot are left as they are)."""
+    from datetime import date
+
+    from governance.dashboard.snapshots import snapshots_backfill
+
+    return snapshots_backfill(first=date.fromisoformat(first), last=date.fromisoformat(last) if last else None)
