@@ -141,10 +141,16 @@ def findings_figure_json(table: list[SystemRow]) -> str:
     for sev, label in Severity.choices:
         fig.add_bar(y=names, x=[r.findings.get(sev, 0) for r in table], name=label, orientation="h",
                     marker_color=SEV_COLOURS[sev], hovertemplate="%{y}: %{x} open " + label.lower() + "<extra></extra>")
-    fig.update_layout(barmode="stack", height=max(240, 34 * len(table) + 110), margin=dict(l=10, r=10, t=10, b=60),
-                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-                      legend=dict(orientation="h", y=0, yref="container", yanchor="bottom"),
-                      font=dict(family="Inter, system-ui, sans-serif", size=12, color="#243042"),
-                      xaxis=dict(gridcolor="#e6e9ee", title="open findings"))
+    chart_style(fig, height=max(240, 34 * len(table) + 110), barmode="stack",
+                xaxis=dict(gridcolor="#e6e9ee", title="open findings"))
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig.to_json()
+
+
+def chart_style(fig: go.Figure, *, height: int, **layout) -> go.Figure:
+    """The posture page's chart look: transparent, the page's font, the legend below."""
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=60),
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                      legend=dict(orientation="h", y=0, yref="container", yanchor="bottom"),
+                      font=dict(family="Inter, system-ui, sans-serif", size=12, color="#243042"), **layout)
+    return fig

@@ -277,7 +277,10 @@ ROWS: list[Row] = [
     ui("tabletop:report-md", EX, "get", RUN, 200),
     ui("tabletop:improvement-add", EX, "post", RUN, 400, data=lambda w: {}),
     get_405("tabletop:improvement-add", EX),
-    ui("tabletop:improvement-promote", lambda w: [w.exercise.pk, w.improvement.pk], "post", RUN, 302),
+    # a risk item goes into the register rated: without likelihood and impact, 400 with the form in place
+    ui("tabletop:improvement-promote", lambda w: [w.exercise.pk, w.improvement.pk], "post", RUN, 400, data=lambda w: {}),
+    ui("tabletop:improvement-promote", lambda w: [w.exercise.pk, w.improvement.pk], "post", RUN, 302, note="rated",
+       data=lambda w: {f"promote-{w.improvement.pk}-likelihood": "2", f"promote-{w.improvement.pk}-impact": "3"}),
     get_405("tabletop:improvement-promote", lambda w: [w.exercise.pk, w.improvement.pk]),
     ui("tabletop:improvement-status", lambda w: [w.exercise.pk, w.improvement.pk], "post", RUN, 302,
        data=lambda w: {"status": "in_progress"}),

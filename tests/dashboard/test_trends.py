@@ -1,0 +1,55 @@
+"""Month-over-month changes and the trend section, from the daily snapshots."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from governance.dashboard import selectors, trends
+from governance.dashboard.models import PostureSnapshot
+from governance.dashboard.snapshots import snapshot_take
+from governance.rmf.models import AssessmentStatus, RmfAssessment
+from tests.risks.conftest import make_finding
+
+pytestmark = pytest.mark.django_db
+
+
+def test_no_snapshot_a_month_ago_means_no_delta(system):
+    make_finding(system, severity="critical")
+    snapshot_take(at=timezone.now() - timedelta(days=29))  # not the day 30 days ago
+    mom = trends.month_over_month()
+    assert mom["critical_high"]["now"] == 1
+    assert all(m["month_ago"] is None and m["delta"] is None and m["direction"] is None for m in mom.values())
+
+
+def test_month_over_month_against_the_snapshot_30_days_ago(system, other_system):
+    make_finding(system, severity="critical")
+    make_finding(other_system, severity="high")
+    now = timezone.now()
+    snapshot_take(at=now - timedelta(days=30))
+    make_finding(system, severity="high")
+    make_finding(system, severity="medium")  # not a critical + high figure
+    RmfAssessment.objects.filter(system=system).update(status=AssessmentStatus.IMPLEMENTED)
+    mom = trends.month_over_month(now)
+    assert mom["critical_high"] == {"now": 3, "month_ago": 2, "delta": 1, "direction": "up", "good": False,
+                                    "since": timezone.localdate(now) - timedelta(days=30)}
+    assert mom["coverage"]["month_ago"] == 0 and mom["coverage"]["now"] == 50  # the mean of 100 % and 0 %
+    assert mom["coverage"]["direction"] == "up" and mom["coverage"]["good"] is True
+    assert mom["active_systems"] == {**mom["active_systems"], "now": 2, "month_ago": 2, "delta": 0,
+                                     "direction": "same", "good": None}
+    assert mom["never_exercised"]["delta"] == 0
+    # `now` is the page's figure, whether it is passed in or read
+    assert trends.month_over_month(now, selectors.posture(now)) == mom
+
+
+def test_month_ago_ignores_rows_of_other_days(system):
+    now = timezone.now()
+    make_finding(system, severity="critical")
+    snapshot_take(at=now - timedelta(days=31))
+    snapshot_take(at=now - timedelta(days=30))
+    make_finding(system, severity="critical")
+    snapshot_take(at=now - timedelta(days=30) + timedelta(seconds=1))  # same day again: updated, not added
+    assert PostureSnapshot.objects.filter(day=timezone.localdate(now) - timedelta(days=30)).count() == 1
+    assert trends.month_over_month(now)["critical_high"]["month_ago"] == 2
