@@ -142,12 +142,24 @@ class UserEditForm(forms.Form):
 
 
 class PasswordResetForm(PasswordChoiceMixin, forms.Form):
+    """A generated or typed password (the person changes it at next sign-in), or just that change, password kept."""
+
+    REQUIRE = "require"
+
     def __init__(self, *args, user: User, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.fields["password_mode"].choices = [
+            *self.fields["password_mode"].choices,
+            (self.REQUIRE, "Keep the password; they must choose a new one at their next page"),
+        ]
 
     def password_subject(self) -> User:
         return self.user
+
+    @property
+    def change_only(self) -> bool:
+        return self.cleaned_data["password_mode"] == self.REQUIRE
 
 
 # --- one's own password ----------------------------------------------------------------------------------------

@@ -46,6 +46,9 @@ class User(AbstractUser):
     username = None
     email = models.EmailField("email address", unique=True)
     full_name = models.CharField(max_length=150, blank=True)
+    must_change_password = models.BooleanField(
+        default=False, help_text="Set when an admin chose the password (or asked for a new one): until the person "
+                                 "changes it, every page sends them to do so (accounts/middleware.py).")
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -156,11 +156,13 @@ def active_owned_systems(user: User):
 
 @transaction.atomic
 def user_create(*, actor: User, email: str, full_name: str, roles, password: str | None) -> tuple[User, str | None]:
-    """Create a person with their roles. With no password one is generated and returned (show it once)."""
+    """Create a person with their roles. With no password one is generated and returned (show it once). Either way
+    an admin knows it: the person must choose their own at first sign-in."""
     generated = generate_password() if password is None else None
-    user = User.objects.create_user(email=email, password=password or generated, full_name=full_name)
+    user = User.objects.create_user(email=email, password=password or generated, full_name=full_name,
+                                    must_change_password=True)
     _set_roles(user, roles)
-    after = _user_state(user) | {"password": "generated" if generated else "set by admin"}
+    after = _user_state(user) | {"password": "generated" if generated else "set by admin", "must_change_password": True}
     audit_record(actor=actor, action="user.create", obj=user, after=after)
     return user, generated
 
@@ -208,14 +210,31 @@ def user_update(*, actor: User, user: User, full_name: str, roles, is_active: bo
 
 @transaction.atomic
 def user_password_reset(*, actor: User, user: User, password: str | None) -> str | None:
-    """Set a new password (existing sessions of that person end). With none given, generate and return one."""
+    """Set a new password (existing sessions of that person end). With none given, generate and return one.
+
+    Someone else's password an admin knows: they must change it at their next sign-in (not so for an admin's own)."""
     user = User.objects.select_for_update().get(pk=user.pk)
     generated = generate_password() if password is None else None
     user.set_password(password or generated)
-    user.save(update_fields=["password"])
+    user.must_change_password = user.pk != actor.pk
+    user.save(update_fields=["password", "must_change_password"])
     audit_record(actor=actor, action="user.password_reset", obj=user,
-                 after={"password": "generated" if generated else "set by admin"})
+                 after={"password": "generated" if generated else "set by admin",
+                        "must_change_password": user.must_change_password})
     return generated
+
+
+@transaction.atomic
+def user_password_change_require(*, actor: User, user: User) -> User:
+    """Keep the password but make the person choose a new one: from their next page on (every session of theirs),
+    nothing but the change page, sign-out and API tokens works until they have."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.must_change_password:
+        user.must_change_password = True
+        user.save(update_fields=["must_change_password"])
+        audit_record(actor=actor, action="user.password_change_required", obj=user,
+                     after={"must_change_password": True})
+    return user
 
 
 @transaction.atomic
@@ -223,7 +242,10 @@ def password_change(*, user: User, password: str) -> User:
     """A person sets their own password (validated by the form). Their other sessions end (Django ties a session to
     the password hash; the view keeps the current one); a password change an admin asked for is done."""
     user = User.objects.select_for_update().get(pk=user.pk)
+    required = user.must_change_password
     user.set_password(password)
-    user.save(update_fields=["password"])
-    audit_record(actor=user, action="user.password_change", obj=user, after={"password": "changed by its owner"})
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+    audit_record(actor=user, action="user.password_change", obj=user,
+                 after={"password": "changed by its owner", "was_required": required})
     return user

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from governance.accounts import permissions as perms
@@ -55,13 +56,17 @@ def profile(request: HttpRequest) -> HttpResponse:
 def password_change(request: HttpRequest) -> HttpResponse:
     """One's own password: the current one, then the new one twice. Other sessions end; this one stays."""
     form = OwnPasswordChangeForm(request.user, request.POST if request.method == "POST" else None, request=request)
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = ""
     if request.method == "POST" and form.is_valid():
         user = services.password_change(user=request.user, password=form.cleaned_data["new_password1"])
         update_session_auth_hash(request, user)
         messages.success(request, "Password changed. You were signed out everywhere else.")
-        return redirect("accounts:profile")
+        return redirect(next_url or "accounts:profile")
     throttled = any(e.code == "throttled" for e in form.errors.as_data().get("old_password", []))
-    return render(request, "accounts/password_change.html", {"form": form},
+    return render(request, "accounts/password_change.html", {"form": form, "next": next_url},
                   status=429 if throttled else 400 if form.errors else 200)
 
 
@@ -170,11 +175,16 @@ def user_password(request: HttpRequest, pk: int) -> HttpResponse:
     form = PasswordResetForm(request.POST, user=target)
     if not form.is_valid():
         return _user_page(request, target, password_form=form, status=400)
+    if form.change_only:
+        services.user_password_change_require(actor=request.user, user=target)
+        messages.success(request, f"{target} must choose a new password: every page sends them to do so.")
+        return redirect("accounts:user-edit", target.pk)
     generated = services.user_password_reset(actor=request.user, user=target, password=form.chosen_password)
     if target.pk == request.user.pk:
         target.refresh_from_db()
         update_session_auth_hash(request, target)  # keep the admin who reset their own password signed in
-    messages.success(request, f"Password of {target} reset; their other sessions have ended.")
+    messages.success(request, f"Password of {target} reset; their other sessions have ended."
+                              + (" They choose their own at their next sign-in." if target.pk != request.user.pk else ""))
     if generated:
         return _user_page(request, target, one_time_password=generated)
     return redirect("accounts:user-edit", target.pk)

@@ -296,7 +296,7 @@ def test_reset_with_a_typed_password(as_admin, admin_user, engineer):
     assert not Client().login(username=engineer.email, password=PASSWORD)
     assert other_session.get(reverse("dashboard:home")).status_code == 302
     [event] = _events("user.password_reset")
-    assert event.actor == admin_user and event.after == {"password": "set by admin"}
+    assert event.actor == admin_user and event.after == {"password": "set by admin", "must_change_password": True}
     engineer.refresh_from_db()
     _no_secrets(event, STRONG, engineer.password)
 
