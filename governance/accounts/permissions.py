@@ -97,6 +97,11 @@ def can_view_audit(user) -> bool:
     return user.has_perm("audit.view_auditevent")
 
 
+def can_verify_audit(user) -> bool:
+    """Running the full check of the trail (every event's MAC) from the audit page: admins and CISOs."""
+    return can_view_audit(user) and user.has_role(Role.ADMIN, Role.CISO)
+
+
 def can_manage_users(user) -> bool:
     return user.has_perm("accounts.manage_users")
 
@@ -127,3 +132,8 @@ def can_create_risks(user) -> bool:
 def can_edit_matrix(user) -> bool:
     """The risk matrix (levels, labels, cell colours) is set by CISOs and admins: changing it re-rates every risk."""
     return user.has_perm("risks.decide_any") or user.has_perm("accounts.manage_users")
+
+
+def can_edit_gate_policy(user) -> bool:
+    """What blocks a release is the CISO's call: loosening it lets releases through that were stopped."""
+    return user.has_perm("risks.decide_any")

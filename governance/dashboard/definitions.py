@@ -31,6 +31,21 @@ def texts() -> dict[str, str]:
                        "not on the matrix).",
         "coverage_chart": "Coverage per system and NIST AI RMF function, and over the whole system; n/a: nothing "
                           "applies.",
+        "trends": "One point a day from the daily posture snapshots (each system's figures as the posture page read "
+                  "them at the day's last hourly snapshot; days before snapshots began are reconstructed from "
+                  "history, see the README). Days without a snapshot are left out.",
+        "trend_open": "Open (new or confirmed) findings per severity, of the portfolio that day (active systems and "
+                      "unassigned feeds): the critical + high card is the sum of the top two lines.",
+        "trend_sla": "Open findings not past their SLA, as a share of all open findings (info findings have no SLA "
+                     "and count as within it); the past-SLA card counts the others.",
+        "trend_mttr": "Mean time to remediate over the 30 days up to each day: from first seen until the finding "
+                      "moved from new or confirmed to fixed or closed (no longer reported), per severity. Empty "
+                      "where nothing was remediated in those 30 days.",
+        "trend_risks": "Risks not closed, of active systems: rated high or above without an acceptance in force (the "
+                       "card's figure), and with an acceptance in force.",
+        "trend_coverage": "NIST AI RMF coverage of the portfolio: the mean of the systems' figures, as on the card.",
+        "mom": "Each card's figure now against the daily snapshot of 30 days ago; 'no data a month ago' when there "
+               "is no snapshot of that day.",
         "gate": "Blocks a release: open findings past their SLA of the tier's severities (and open ones of the "
                 "severities the tier blocks at once); risks above the tier's level without an acceptance in force; "
                 "unrated risks where the tier requires ratings; required RMF subcategories not implemented at "

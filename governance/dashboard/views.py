@@ -5,15 +5,22 @@ import logging
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from governance.dashboard import liveness, selectors
+from governance.dashboard import liveness, selectors, trends
 
 log = logging.getLogger(__name__)
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/home.html", selectors.posture())
+    days = trends.parse_range(request.GET.get("range"))
+    if request.htmx and "range" in request.GET:  # the range switch redraws the trends only
+        return render(request, "dashboard/home.html#trends", {"trends": trends.trend_figures(timezone.now(), days)})
+    figures = selectors.posture()
+    figures["mom"] = trends.month_over_month(figures["at"], figures)
+    figures["trends"] = trends.trend_figures(figures["at"], days)
+    return render(request, "dashboard/home.html", figures)
 
 
 def _reason(exc: Exception) -> str:

@@ -72,6 +72,7 @@ def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "can_edit": perms.can_edit_system(request.user, system),
         "can_archive": perms.can_archive_system(request.user, system),
         "can_assess": perms.can_assess(request.user, system),
+        "can_edit_gate_policy": perms.can_edit_gate_policy(request.user),
         "model_form": AIModelForm(system=system),
         "dataset_form": DatasetForm(system=system),
         **signoff_card_context(request.user, system),

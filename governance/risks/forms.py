@@ -8,10 +8,10 @@ from django.utils import timezone
 
 from governance.accounts import permissions as perms
 from governance.accounts.models import User
-from governance.findings.models import Finding
+from governance.findings.models import Finding, Severity
 from governance.inventory.models import AISystem
 from governance.risks.models import Decision, MitigationAction, ReleaseSignoff, Risk, RiskMatrix, Treatment
-from governance.rmf.models import ReferenceItem, RmfSubcategory
+from governance.rmf.models import RMF_DEFAULT_VERSION, ReferenceItem, RmfSubcategory
 from governance.widgets import date_input
 
 DATE = date_input()
@@ -235,3 +235,39 @@ class ReleaseSignoffForm(forms.Form):
     release = forms.CharField(max_length=100, label="Release", widget=forms.TextInput(attrs={"placeholder": "v2.3.0"}))
     verdict = forms.ChoiceField(choices=ReleaseSignoff.Verdict.choices, widget=forms.RadioSelect, label="Sign-off")
     justification = forms.CharField(max_length=4000, label="Why", widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class GatePolicyForm(forms.Form):
+    """One tier's release gate policy. Required subcategories are chosen from the catalogue, grouped by function."""
+    SEVERITIES = [(s.value, s.label) for s in Severity if s != Severity.INFO]
+
+    blocking_finding_severities = forms.MultipleChoiceField(
+        choices=SEVERITIES, required=False, widget=forms.CheckboxSelectMultiple, label="Block when past their SLA",
+        help_text="Open findings of these severities block once their SLA has passed.")
+    blocking_open_severities = forms.MultipleChoiceField(
+        choices=SEVERITIES, required=False, widget=forms.CheckboxSelectMultiple, label="Block at once",
+        help_text="Open findings of these severities block even within their SLA.")
+    max_unaccepted_level = forms.ChoiceField(
+        required=False, label="Risks that need an acceptance in force",
+        help_text="A risk whose residual level is above this blocks until the product owner accepts it.")
+    block_unrated_risks = forms.BooleanField(required=False, label="Unrated risks block",
+                                             help_text="A risk without a residual rating blocks the release.")
+    required_subcategories = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Required NIST AI RMF subcategories",
+        help_text="Each must be implemented or partially implemented.")
+
+    def __init__(self, *args, matrix, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["max_unaccepted_level"].choices = [("", "every rated risk (above nothing)")] + [
+            (lv["key"], f"above {lv['label']}") for lv in sorted(matrix.levels, key=lambda lv: lv["rank"])]
+        groups: dict[str, list] = {}
+        for ident in (RmfSubcategory.objects.filter(version=RMF_DEFAULT_VERSION).order_by("position")
+                      .values_list("ident", flat=True)):
+            groups.setdefault(ident.split(" ")[0].title(), []).append((ident, ident))
+        self.fields["required_subcategories"].choices = list(groups.items())
+
+    def subcategory_groups(self) -> list[tuple[str, list[tuple[str, bool]], int]]:
+        """(function, [(ident, chosen)], how many chosen) for the grouped checkboxes; a group with a choice opens."""
+        chosen = set(self["required_subcategories"].value() or [])
+        return [(group, [(ident, ident in chosen) for ident, _ in options], sum(i in chosen for i, _ in options))
+                for group, options in self.fields["required_subcategories"].choices]

@@ -19,7 +19,9 @@ from governance.inventory.models import AISystem
 from governance.risks import gate as release_gate
 from governance.risks import notify
 from governance.risks.matrix import gate_policy, get_matrix
-from governance.risks.models import Decision, MitigationAction, ReleaseSignoff, Risk, RiskMatrix, RiskStatus
+from governance.risks.models import (
+    Decision, GatePolicy, MitigationAction, ReleaseSignoff, Risk, RiskMatrix, RiskStatus,
+)
 
 class RiskClosed(ValidationError):
     """A write that a closed risk refuses (the API answers 409)."""
@@ -386,3 +388,68 @@ def release_signoff_record(*, actor, system, release: str, verdict: str, justifi
         "release": release, "verdict": verdict, "justification": justification, "gate_decision": result.decision,
         "blocking_items": result.blocking_items, "counts": result.counts, "gate_sha256": signoff.gate_sha256})
     return signoff
+
+
+# --- the release gate's policy --------------------------------------------------------------------------------------
+
+SEVERITY_ORDER = ["critical", "high", "medium", "low"]
+
+
+def _loosened(before: dict, after: dict, matrix) -> list[str]:
+    """What the change lets through that was blocked before (said in the audit trail and to the CISO)."""
+    said = []
+    for key, words in (("blocking_finding_severities", "past-SLA findings no longer block"),
+                       ("blocking_open_severities", "open findings no longer block at once"),
+                       ("required_subcategories", "no longer required")):
+        gone = [v for v in before[key] if v not in after[key]]
+        if gone:
+            said.append(f"{', '.join(gone)}: {words}")
+    rank = lambda key: matrix.rank(key) if key else 0  # noqa: E731 - "" = every rated risk needs an acceptance
+    if rank(after["max_unaccepted_level"]) > rank(before["max_unaccepted_level"]):
+        said.append(f"risks up to {after['max_unaccepted_level']} no longer need an acceptance")
+    if before["block_unrated_risks"] and not after["block_unrated_risks"]:
+        said.append("unrated risks no longer block")
+    return said
+
+
+@transaction.atomic
+def gate_policy_update(*, actor, tier: str, data: dict) -> tuple[GatePolicy, list[str]]:
+    """Set a tier's release gate policy (a CISO's decision, audited with what it loosens). Returns the policy and the
+    loosenings."""
+    from governance.inventory.models import RiskTier
+    from governance.rmf.models import RmfSubcategory
+
+    if not perms.can_edit_gate_policy(actor):
+        raise PermissionDenied("Only a CISO sets what blocks a release.")
+    if tier not in RiskTier.values:
+        raise ValidationError(f"Unknown risk tier {tier!r}.")
+    matrix = get_matrix()
+    errors = {}
+    after = {
+        "blocking_finding_severities": [s for s in SEVERITY_ORDER if s in data.get("blocking_finding_severities", [])],
+        "blocking_open_severities": [s for s in SEVERITY_ORDER if s in data.get("blocking_open_severities", [])],
+        "max_unaccepted_level": data.get("max_unaccepted_level") or "",
+        "required_subcategories": list(dict.fromkeys(data.get("required_subcategories", []))),
+        "block_unrated_risks": bool(data.get("block_unrated_risks")),
+    }
+    for key in ("blocking_finding_severities", "blocking_open_severities"):
+        unknown = set(data.get(key, [])) - set(SEVERITY_ORDER)
+        if unknown:
+            errors[key] = f"Unknown severities: {', '.join(sorted(unknown))}."
+    if after["max_unaccepted_level"] and matrix.level(after["max_unaccepted_level"]) is None:
+        errors["max_unaccepted_level"] = "Choose a level of the risk matrix."
+    known = set(RmfSubcategory.objects.filter(ident__in=after["required_subcategories"]).values_list("ident", flat=True))
+    if set(after["required_subcategories"]) - known:
+        errors["required_subcategories"] = "Not NIST AI RMF subcategories: " + ", ".join(
+            sorted(set(after["required_subcategories"]) - known))
+    if errors:
+        raise ValidationError(errors)
+    policy = GatePolicy.objects.select_for_update().filter(tier=tier).first() or gate_policy(tier)
+    before = policy.as_dict()
+    for key, value in after.items():
+        setattr(policy, key, value)
+    policy.save()
+    loosened = _loosened(before, after, matrix)
+    audit_record(actor=actor, action="gate_policy.update", obj=policy, before=before,
+                 after={**policy.as_dict(), "loosened": loosened})
+    return policy, loosened

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -16,14 +17,14 @@ from django.views.decorators.http import require_POST
 from governance.accounts import permissions as perms
 from governance.accounts.models import User
 from governance.findings.models import Finding
-from governance.inventory.models import AISystem
+from governance.inventory.models import AISystem, RiskTier
 from governance.risks import export, selectors, services
 from governance.risks.charts import heatmap_json
 from governance.risks.forms import (
-    CloseForm, DecideForm, DecisionRequestForm, MatrixForm, MitigationForm, MitigationStatusForm, ReleaseSignoffForm,
+    CloseForm, DecideForm, DecisionRequestForm, GatePolicyForm, MatrixForm, MitigationForm, MitigationStatusForm, ReleaseSignoffForm,
     RiskForm, parse_ids,
 )
-from governance.risks.matrix import get_matrix
+from governance.risks.matrix import gate_policy, get_matrix
 from governance.risks.models import MitigationAction, ReleaseSignoff, Risk, RiskStatus
 
 PAGE_SIZE = 50
@@ -329,3 +330,37 @@ def signoff_detail(request: HttpRequest, pk: int) -> HttpResponse:
     signoff = get_object_or_404(ReleaseSignoff.objects.select_related("system", "signed_by"), pk=pk)
     return render(request, "risks/signoff.html", {"signoff": signoff, "result": signoff.gate["result"],
                                                   "policy": signoff.gate["policy"]})
+
+
+# --- the release gate's policy --------------------------------------------------------------------------------------
+
+def gate_policies(request: HttpRequest) -> HttpResponse:
+    """Every tier's policy side by side, with how many active systems each applies to."""
+    tiers = [(value, label, gate_policy(value)) for value, label in RiskTier.choices]
+    per_tier = dict(AISystem.objects.active().values_list("risk_tier").annotate(n=Count("id")))
+    matrix = get_matrix()
+    return render(request, "risks/gate_policies.html", {"can_edit": perms.can_edit_gate_policy(request.user), "tiers": [
+        {"tier": t, "label": label, "policy": p, "systems": per_tier.get(t, 0),
+         "level": (matrix.level(p.max_unaccepted_level) or {}).get("label", "")} for t, label, p in tiers]})
+
+
+def gate_policy_edit(request: HttpRequest, tier: str) -> HttpResponse:
+    if tier not in RiskTier.values:
+        raise Http404("No such risk tier.")
+    if not perms.can_edit_gate_policy(request.user):
+        raise PermissionDenied("Only a CISO sets what blocks a release.")
+    matrix, policy = get_matrix(), gate_policy(tier)
+    form = GatePolicyForm(request.POST if request.method == "POST" else None, matrix=matrix, initial=policy.as_dict())
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, loosened = services.gate_policy_update(actor=request.user, tier=tier, data=form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            said = f" It lets through what it blocked before: {'; '.join(loosened)}." if loosened else ""
+            messages.success(request, f"The {tier}-tier release gate policy is saved and recorded in the audit "
+                                      f"trail.{said}")
+            return redirect("risks:gate-policies")
+    return render(request, "risks/gate_policy_form.html", {
+        "form": form, "tier": tier, "tier_label": RiskTier(tier).label,
+        "systems": AISystem.objects.active().filter(risk_tier=tier).count()}, status=400 if form.errors else 200)

@@ -1,43 +1,54 @@
 """The posture page: a fixed number of queries whatever the portfolio's size (pinned at the count it had before
-the definitions were unified: 15 once the matrix exists)."""
+the definitions were unified: 15 once the matrix exists, 17 with the trends)."""
 from __future__ import annotations
 
-import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from datetime import timedelta
 
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from governance.dashboard.snapshots import snapshot_take
 from governance.inventory import services as inventory_services
+from governance.inventory.models import AISystem
 from governance.risks.matrix import get_matrix
 from tests.conftest import system_data
 from tests.risks.conftest import accept, make_finding, rated
 
 pytestmark = pytest.mark.django_db
-POSTURE_QUERIES = 15  # session, user, matrix, systems, findings, risks, expiring, function codes, RMF, exercises,
-#                       heat map risks, latest changes, role names, 2 permission lookups
+POSTURE_QUERIES = 17  # session, user, matrix, systems, findings, risks, expiring, function codes, RMF, exercises,
+#                       heat map risks, latest changes, role names, 2 permission lookups, snapshots a month ago,
+#                       trend series
 
 
 def _grow(ciso, owner, engineer, n: int) -> None:
-    for i in range(n):
-        s = inventory_services.system_create(actor=ciso, data=system_data(owner, name=f"S{n}-{i}", slug=f"s{n}-{i}"))
+    start = AISystem.objects.count()
+    for i in range(start, start + n):
+        s = inventory_services.system_create(actor=ciso, data=system_data(owner, name=f"S{i}", slug=f"s{i}"))
         make_finding(s, severity="critical")
         make_finding(s, severity="high")
         risk = rated(engineer, s, residual=(4, 4))
         if i % 2:
             accept(risk, owner)
+    now = timezone.now()
+    for days in (0, 1, 30):  # the trends and the month-over-month figures read snapshots of every system
+        snapshot_take(at=now - timedelta(days=days))
 
 
-def _count(client) -> int:
-    with CaptureQueriesContext(connection) as ctx:
-        assert client.get(reverse("dashboard:home")).status_code == 200
+def _count(client, django_assert_max_num_queries) -> int:
+    with django_assert_max_num_queries(POSTURE_QUERIES) as ctx:
+        response = client.get(reverse("dashboard:home"))
+    assert response.status_code == 200
+    assert b">no data a month ago<" not in response.content and b"No snapshots in the last" not in response.content
     return len(ctx.captured_queries)
 
 
-def test_posture_query_count_is_pinned_and_constant(client, ciso, owner, engineer):
+def test_posture_query_count_is_pinned_and_constant(client, ciso, owner, engineer, django_assert_max_num_queries):
     get_matrix()
     client.force_login(ciso)
-    _grow(ciso, owner, engineer, 2)
-    few = _count(client)
-    _grow(ciso, owner, engineer, 12)
-    many = _count(client)
+    _grow(ciso, owner, engineer, 3)
+    few = _count(client, django_assert_max_num_queries)
+    _grow(ciso, owner, engineer, 27)
+    assert AISystem.objects.active().count() == 30
+    many = _count(client, django_assert_max_num_queries)
     assert few == many == POSTURE_QUERIES

@@ -53,3 +53,52 @@ def test_month_ago_ignores_rows_of_other_days(system):
     snapshot_take(at=now - timedelta(days=30) + timedelta(seconds=1))  # same day again: updated, not added
     assert PostureSnapshot.objects.filter(day=timezone.localdate(now) - timedelta(days=30)).count() == 1
     assert trends.month_over_month(now)["critical_high"]["month_ago"] == 2
+
+
+def _figures(html: str) -> list[dict]:
+    import html as htmllib
+    import json
+    import re
+
+    return [json.loads(htmllib.unescape(raw)) for raw in re.findall(r'data-figure="([^"]*)"', html)]
+
+
+@pytest.mark.parametrize("days, points", [(30, 1), (90, 2), (365, 3)])
+def test_trends_partial_renders_each_range(client, ciso, system, days, points):
+    make_finding(system, severity="critical")
+    now = timezone.now()
+    for back in (3, 45, 200, 400):  # 400 days ago: outside every range
+        snapshot_take(at=now - timedelta(days=back))
+    client.force_login(ciso)
+    response = client.get(reverse("dashboard:home"), {"range": days}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200 and html.lstrip().startswith('<section class="card trends" id="trends"')
+    assert f'data-range="{days}" class="active"' in html
+    figures = _figures(html)
+    assert len(figures) == 5
+    open_chart = figures[0]
+    assert [t["name"] for t in open_chart["data"]] == ["Critical", "High", "Medium", "Low", "Info"]
+    assert all(len(t["x"]) == points for fig in figures for t in fig["data"])
+    assert open_chart["data"][0]["y"] == [1] * points  # one open critical finding on every snapshot day
+    assert f"{points} day{'s' if points > 1 else ''} with a snapshot in the last {days} days" in html
+
+
+def test_trends_without_snapshots_and_an_unknown_range(client, ciso, system):
+    client.force_login(ciso)
+    html = client.get(reverse("dashboard:home"), {"range": "7"}).content.decode()  # full page, default range
+    assert 'data-range="90" class="active"' in html
+    assert "No snapshots in the last 90 days yet" in html
+    assert html.count(">no data a month ago<") == 8  # every KPI card says so
+
+
+def test_the_kpi_cards_show_the_change_since_a_month_ago(client, ciso, system):
+    make_finding(system, severity="critical")
+    snapshot_take(at=timezone.now() - timedelta(days=30))
+    make_finding(system, severity="high")
+    client.force_login(ciso)
+    html = client.get(reverse("dashboard:home")).content.decode()
+    card = html[html.index('data-kpi="critical_high"'):]
+    card = card[:card.index("</a>")]
+    assert 'class="mom worse"' in card and "+1 since" in card and "worse" in card
+    assert html.count('class="mom"') >= 1  # unchanged figures: neither better nor worse ("= same as a month ago")
+    assert "= same as a month ago" in html

@@ -96,6 +96,14 @@ def SRC(w) -> list:
     return [source.pk]
 
 
+def SAVED_VIEW(w) -> list:
+    """The owner's saved queue view, made inside each role's rolled-back request."""
+    from governance.findings.models import SavedView
+
+    view, _ = SavedView.objects.get_or_create(owner=w.users["owner"], name="matrix view", defaults={"query": "state=all"})
+    return [view.pk]
+
+
 @pytest.fixture(autouse=True)
 def _no_pull_tasks(monkeypatch):
     """Pull now would publish to the shared test broker: drop the send instead."""
@@ -126,8 +134,19 @@ ROWS: list[Row] = [
     ui("accounts:profile", NONE, "post", EVERYONE, 200, data=lambda w: {"name": "ci"}),
     ui("accounts:password-change", NONE, "get", EVERYONE, 200),
     ui("accounts:password-change", NONE, "post", EVERYONE, 400, data=lambda w: {"old_password": "wrong"}),
-    ui("accounts:password-change", NONE, "get", EVERYONE, 200),
-    ui("accounts:password-change", NONE, "post", EVERYONE, 400, data=lambda w: {"old_password": "wrong"}),
+    # the second sign-in step: anonymous without a password step behind them, and signed-in people with nothing to
+    # prove, are sent on (to the sign-in page, to the dashboard)
+    ui("accounts:login-code", NONE, "get", set(), 302, denied=302),
+    ui("accounts:login-code", NONE, "post", set(), 302, denied=302, data=lambda w: {"code": "000000"}),
+    ui("accounts:two-factor", NONE, "get", EVERYONE, 200),
+    ui("accounts:two-factor", NONE, "post", EVERYONE, 400, data=lambda w: {"code": "000000"}),
+    # nobody in the world has an authenticator: turning it off or renewing codes says it is off
+    ui("accounts:two-factor-disable", NONE, "post", EVERYONE, 302, data=lambda w: {"code": "000000"}),
+    get_405("accounts:two-factor-disable", NONE),
+    ui("accounts:two-factor-recovery", NONE, "post", EVERYONE, 302, data=lambda w: {"code": "000000"}),
+    get_405("accounts:two-factor-recovery", NONE),
+    ui("accounts:user-two-factor-reset", lambda w: [w.users["nobody"].pk], "post", MANAGE_USERS, 302),
+    get_405("accounts:user-two-factor-reset", lambda w: [w.users["nobody"].pk]),
     ui("accounts:token-revoke", lambda w: [w.owner_token.pk], "post", {"owner"}, 302, denied=404,
        note="only-ones-own-token"),
     get_405("accounts:token-revoke", lambda w: [w.owner_token.pk]),
@@ -172,6 +191,14 @@ ROWS: list[Row] = [
        note="owner-triages-own-system"),
     get_405("findings:bulk", NONE),
     ui("findings:detail", lambda w: [w.finding.pk], "get", EVERYONE, 200),
+    ui("findings:link-risk", lambda w: [w.finding.pk], "post", IMPORT, 400, data=lambda w: {}),
+    get_405("findings:link-risk", lambda w: [w.finding.pk]),
+    ui("findings:comment-add", lambda w: [w.finding.pk], "post", IMPORT, 400, data=lambda w: {}),
+    get_405("findings:comment-add", lambda w: [w.finding.pk]),
+    ui("findings:view-create", NONE, "post", EVERYONE, 400, data=lambda w: {}, htmx=True),
+    get_405("findings:view-create", NONE),
+    ui("findings:view-delete", SAVED_VIEW, "post", {"owner"}, 302, denied=404, note="only-ones-own-view"),
+    get_405("findings:view-delete", SAVED_VIEW),
     ui("findings:imports", NONE, "get", EVERYONE, 200),
     ui("findings:upload", NONE, "get", IMPORT | {"other_owner"}, 200, note="owners-of-any-system-see-the-form"),
     ui("findings:upload", NONE, "post", IMPORT, 302, data=_upload),
@@ -218,6 +245,10 @@ ROWS: list[Row] = [
     ui("risks:action-status", lambda w: [w.risk.ref, w.action.pk], "post", MANAGE_RISKS, 302,
        data=lambda w: {"status": "done"}),
     get_405("risks:action-status", lambda w: [w.risk.ref, w.action.pk]),
+    ui("risks:gate-policies", NONE, "get", EVERYONE, 200),
+    ui("risks:gate-policy-edit", lambda w: ["high"], "get", {"ciso"}, 200),
+    ui("risks:gate-policy-edit", lambda w: ["high"], "post", {"ciso"}, 302, data=lambda w: {
+        "blocking_finding_severities": ["critical", "high"], "max_unaccepted_level": "medium"}),
     ui("risks:signoff", SIGNOFF, "get", EVERYONE, 200),
     ui("risks:signoff-create", SYS, "post", DECIDE, 400, data=lambda w: {}),
     get_405("risks:signoff-create", SYS),
@@ -235,6 +266,9 @@ ROWS: list[Row] = [
     get_405("lineage:connector_delete", lambda w: [w.connector.pk]),
     # --- audit ------------------------------------------------------------------------------------------------
     ui("audit:list", NONE, "get", AUDIT, 200),
+    ui("audit:export", NONE, "get", AUDIT, 200),
+    ui("audit:verify", NONE, "post", AUDIT, 200),
+    get_405("audit:verify", NONE),
     # --- tabletop ---------------------------------------------------------------------------------------------
     ui("tabletop:list", NONE, "get", EVERYONE, 200),
     ui("tabletop:create", NONE, "get", PLAN, 200),
