@@ -7,8 +7,39 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import Q
 
 GENESIS_HASH = "0" * 64
+
+# What the audit page filters by: the part of an action before its first dot ("decision" covers decision.accept,
+# decision.reject, decision.request ...). tests/audit/test_audit_page.py checks every action written has a kind here.
+EVENT_KINDS = [
+    ("decision", "Sign-off decisions"), ("release", "Release sign-offs"), ("risk", "Risks"),
+    ("mitigation", "Mitigation actions"), ("risk_matrix", "Risk matrix"),
+    ("gate_policy", "Release gate policy"), ("finding", "Findings triage"),
+    ("mapping_rule", "Mapping rules"), ("import", "Imports"), ("pull_source", "Scheduled pulls"),
+    ("system", "AI systems"), ("model", "Models"), ("dataset", "Datasets"), ("rmf", "RMF assessments"),
+    ("exercise", "Exercises"), ("scenario", "Scenarios"), ("lineage", "Lineage connectors"), ("user", "People"),
+    ("two_factor", "Two-factor sign-in"),
+    ("api_token", "API tokens"), ("saved_view", "Saved views"), ("audit", "Audit trail checks"),
+]
+
+# Not a decision or change a person made, even when a person started it: data arriving (imports, pulls and connector
+# runs started now) and checks of the trail itself.
+NOT_BY_PEOPLE = ("import.", "pull_source.pull_now", "lineage.connector.run_now", "audit.")
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def of_kind(self, kind: str) -> AuditEventQuerySet:
+        return self.filter(action__startswith=kind + ".")
+
+    def by_people(self) -> AuditEventQuerySet:
+        """Decisions and changes people made: written with a user as actor (not the worker or a scheduled job),
+        and not of the kinds in NOT_BY_PEOPLE. Posture's latest changes and the audit page's "people only"."""
+        noise = Q()
+        for prefix in NOT_BY_PEOPLE:
+            noise |= Q(action__startswith=prefix)
+        return self.exclude(actor_key="").exclude(noise)
 
 
 class AuditHead(models.Model):
@@ -41,6 +72,8 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
     hash_version = models.PositiveSmallIntegerField(default=2, help_text="1: SHA-256 (legacy); 2: keyed MAC.")
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq"]

@@ -2,18 +2,48 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from governance.audit.chain import KEYED, LEGACY, event_authentic, head_sealed, verification_keys
-from governance.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from governance.audit.models import GENESIS_HASH, AuditEvent, AuditEventQuerySet, AuditHead
 
 if TYPE_CHECKING:
     from governance.audit.checkpoints import Checkpoint
 
 MAX_PROBLEMS = 50
+SYSTEM_ACTOR = "system"  # the worker and scheduled jobs: events written without a user
+
+
+def audit_events(*, actor=None, kind: str = "", system=None, since: date | None = None, until: date | None = None,
+                 people: bool = False) -> AuditEventQuerySet:
+    """The audit page's list, its total and its exports, newest first. actor is a user or SYSTEM_ACTOR; since and
+    until are days (both included) in the site's time zone."""
+    qs: QuerySet = AuditEvent.objects.select_related("system").order_by("-seq")
+    if actor == SYSTEM_ACTOR:
+        qs = qs.filter(actor_key="")
+    elif actor is not None:
+        qs = qs.filter(actor=actor)
+    if kind:
+        qs = qs.of_kind(kind)
+    if system is not None:
+        qs = qs.filter(system=system)
+    if since:
+        qs = qs.filter(at__gte=_day_start(since))
+    if until:
+        qs = qs.filter(at__lt=_day_start(until + timedelta(days=1)))
+    if people:
+        qs = qs.by_people()
+    return qs
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 @dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
@@ -9,6 +10,8 @@ from django.utils import timezone
 
 from governance.audit.chain import event_digest, head_seal, signing_key
 from governance.audit.models import AuditEvent, AuditHead
+
+logger = logging.getLogger("governance.audit")
 
 
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict:
@@ -68,3 +71,23 @@ def audit_record(
     head.seal = head_seal(head, key)
     head.save(update_fields=["seq", "last_hash", "seal"])
     return event
+
+
+def verification_record(*, actor, result) -> AuditEvent | None:
+    """Record a check of the trail (audit.verify) with its result: the next event after the ones it verified.
+
+    Only an intact trail gets the event. Appending reseals the head, which would vouch for a head the check has just
+    found edited (its seal, its legacy boundary), and after a head moved back it would collide with the events
+    beyond it; a failed check goes to the `governance.audit` log instead, naming who ran it and what it found.
+    """
+    if not result.ok:
+        logger.error("audit trail verification by %s failed: %s", getattr(actor, "email", actor),
+                     "; ".join((result.problems + result.decisions)[:20]))
+        return None
+    report, checkpoint = result.report, result.report.latest_checkpoint
+    with transaction.atomic():
+        head, _ = AuditHead.objects.get_or_create(pk=1)
+        return audit_record(actor=actor, action="audit.verify", obj=head, object_repr="audit trail", after={
+            "result": "intact", "events": report.checked, "last_seq": report.last_seq,
+            "checkpoint": checkpoint.seq if checkpoint else None,
+            "checkpoints_matched": report.checkpoints_matched})
