@@ -102,11 +102,6 @@ def can_verify_audit(user) -> bool:
     return can_view_audit(user) and user.has_role(Role.ADMIN, Role.CISO)
 
 
-def can_verify_audit(user) -> bool:
-    """Running the full check of the trail (every event's MAC) from the audit page: admins and CISOs."""
-    return can_view_audit(user) and user.has_role(Role.ADMIN, Role.CISO)
-
-
 def can_manage_users(user) -> bool:
     return user.has_perm("accounts.manage_users")
 

@@ -269,9 +269,6 @@ ROWS: list[Row] = [
     ui("audit:export", NONE, "get", AUDIT, 200),
     ui("audit:verify", NONE, "post", AUDIT, 200),
     get_405("audit:verify", NONE),
-    ui("audit:export", NONE, "get", AUDIT, 200),
-    ui("audit:verify", NONE, "post", AUDIT, 200),
-    get_405("audit:verify", NONE),
     # --- tabletop ---------------------------------------------------------------------------------------------
     ui("tabletop:list", NONE, "get", EVERYONE, 200),
     ui("tabletop:create", NONE, "get", PLAN, 200),
