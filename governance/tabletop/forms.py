@@ -4,6 +4,8 @@ from django import forms
 
 from governance.accounts.models import User
 from governance.inventory.models import AISystem
+from governance.risks.forms import _rating_choices
+from governance.risks.matrix import get_matrix
 from governance.risks.models import Risk
 from governance.rmf.models import RmfSubcategory
 from governance.tabletop.models import (
@@ -109,6 +111,30 @@ class ImprovementForm(forms.ModelForm):
         if kind == ImprovementItem.Kind.MITIGATION and data.get("target_risk"):
             data["system"] = data["target_risk"].system
         return data
+
+
+class PromoteRiskForm(forms.Form):
+    """What the register needs of a new risk before it goes in: its rating (an unrated risk turns the release gate
+    to no-go where the policy blocks unrated risks), and who drives it by when."""
+
+    likelihood = forms.TypedChoiceField(coerce=int, empty_value=None, label="Likelihood",
+                                        error_messages={"required": "Rate the likelihood: an unrated risk blocks the release gate."})
+    impact = forms.TypedChoiceField(coerce=int, empty_value=None, label="Impact",
+                                    error_messages={"required": "Rate the impact: an unrated risk blocks the release gate."})
+    owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="No owner yet",
+                                   help_text="Who drives the treatment.")
+    due_date = forms.DateField(required=False, widget=date_input(), label="Due")
+
+    def __init__(self, *args, item: ImprovementItem, **kwargs):
+        kwargs.setdefault("prefix", f"promote-{item.pk}")
+        kwargs.setdefault("initial", {"owner": item.owner_id, "due_date": item.due_date})
+        super().__init__(*args, **kwargs)
+        self.item = item
+        matrix = get_matrix()
+        self.fields["likelihood"].choices = _rating_choices(matrix.likelihood_labels)
+        self.fields["impact"].choices = _rating_choices(matrix.impact_labels)
+        self.fields["likelihood"].help_text = "As things stand today: inherent and residual start equal, until a treatment lowers the residual."
+        self.fields["owner"].queryset = User.objects.filter(is_active=True).order_by("full_name", "email")
 
 
 class ScenarioImportForm(forms.Form):

@@ -386,9 +386,13 @@ def improvement_add(*, actor, exercise: Exercise, data: dict) -> ImprovementItem
 
 
 @transaction.atomic
-def improvement_promote(*, actor, item: ImprovementItem, now: datetime | None = None) -> ImprovementItem:
+def improvement_promote(*, actor, item: ImprovementItem, rating: dict | None = None,
+                        now: datetime | None = None) -> ImprovementItem:
     """Put the item into the register it belongs to, linked back to the exercise: a risk (source tabletop), a
-    mitigation action on a risk, or the RMF subcategory marked as a gap on the system's profile."""
+    mitigation action on a risk, or the RMF subcategory marked as a gap on the system's profile.
+
+    A risk goes in rated: `rating` holds its likelihood and impact (inherent and residual start equal: no treatment
+    yet) and may set its owner and due date. Without one it is refused rather than left unrated for the gate."""
     from governance.risks import services as risks
     from governance.rmf import services as rmf
 
@@ -400,12 +404,23 @@ def improvement_promote(*, actor, item: ImprovementItem, now: datetime | None = 
     exercise = item.exercise
     source_ref = f"{exercise.ref} {exercise.title}"[:100]
     if item.kind == ImprovementItem.Kind.RISK:
+        rating = rating or {}
+        missing = {name: f"Rate the {name}: an unrated risk blocks the release gate."
+                   for name in ("likelihood", "impact") if not rating.get(name)}
+        if missing:
+            raise ValidationError(missing)
+        if "owner" in rating:
+            item.owner = rating["owner"]
+        if "due_date" in rating:
+            item.due_date = rating["due_date"]
         description = (f"{item.description}\n\nRaised by tabletop exercise {exercise.ref} ({exercise.title}, "
                        f"scenario: {exercise.scenario.title}).").strip()
         item.risk = risks.risk_create(
             actor=actor, system=item.system,
             data={"title": item.title, "description": description[:10000], "owner": item.owner, "due_date": item.due_date,
-                  "source": "tabletop", "source_ref": source_ref},
+                  "source": "tabletop", "source_ref": source_ref,
+                  "inherent_likelihood": rating["likelihood"], "inherent_impact": rating["impact"],
+                  "residual_likelihood": rating["likelihood"], "residual_impact": rating["impact"]},
             relations={"rmf_subcategories": list(exercise.scenario.rmf_subcategories.all()),
                        "references": list(exercise.scenario.references.all())},
         )

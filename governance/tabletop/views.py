@@ -11,14 +11,15 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from governance.accounts.permissions import Denied
 from governance.rmf.models import ReferenceItem
 from governance.tabletop import permissions as tperms
 from governance.tabletop import report_md, scenario_io, selectors, services
 from governance.tabletop.forms import (
-    ExerciseForm, HotwashForm, ImprovementForm, ObservationForm, ParticipantForm, ResponseForm, ScenarioImportForm,
-    ScoreForm,
+    ExerciseForm, HotwashForm, ImprovementForm, ObservationForm, ParticipantForm, PromoteRiskForm, ResponseForm,
+    ScenarioImportForm, ScoreForm,
 )
 from governance.tabletop.models import (
     Exercise, ExpectedAction, ImprovementItem, Inject, InjectRelease, Participant, Response, Scenario,
@@ -413,16 +414,28 @@ def observation_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- after-action report ---------------------------------------------------------------------------------------
 
+def _report_page(request, exercise: Exercise, *, can_run: bool, improvement_form=None, promote_form=None,
+                 status: int = 200) -> HttpResponse:
+    """The report; for whoever runs the exercise, a rating form under each improvement that is to become a risk."""
+    report = selectors.report(exercise)
+    promote_forms = {}
+    if can_run:
+        promote_forms = {item.pk: PromoteRiskForm(item=item) for item in report.items
+                         if item.kind == ImprovementItem.Kind.RISK and not item.is_promoted}
+        if promote_form is not None:
+            promote_forms[promote_form.item.pk] = promote_form
+    return render(request, "tabletop/report.html", {
+        "exercise": exercise, "report": report, "can_run": can_run,
+        "improvement_form": (improvement_form or ImprovementForm(exercise=exercise)) if can_run else None,
+        "promote_forms": promote_forms, "statuses": ImprovementItem.Status.choices}, status=status)
+
+
 def report(request: HttpRequest, pk: int) -> HttpResponse:
     exercise = _exercise(pk)
     participant = tperms.participation(request.user, exercise)
     if not tperms.can_view_report(request.user, exercise, participant):
         raise PermissionDenied("The report opens to participants once play has stopped.")
-    can_run = tperms.can_run(request.user, exercise)
-    return render(request, "tabletop/report.html", {
-        "exercise": exercise, "report": selectors.report(exercise), "can_run": can_run,
-        "improvement_form": ImprovementForm(exercise=exercise) if can_run else None,
-        "statuses": ImprovementItem.Status.choices})
+    return _report_page(request, exercise, can_run=tperms.can_run(request.user, exercise))
 
 
 def report_markdown(request: HttpRequest, pk: int) -> HttpResponse:
@@ -449,24 +462,31 @@ def improvement_add(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(reverse("tabletop:report", args=[pk]) + "#improvements")
         except ValidationError as exc:
             messages.error(request, _error_text(exc))
-    return render(request, "tabletop/report.html", {
-        "exercise": exercise, "report": selectors.report(exercise), "can_run": True, "improvement_form": form,
-        "statuses": ImprovementItem.Status.choices}, status=400)
+    return _report_page(request, exercise, can_run=True, improvement_form=form, status=400)
 
 
 @require_POST
 def improvement_promote(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+    """Into the register. A new risk needs its rating first: the form's errors come back in place (400)."""
     exercise = _exercise(pk)
     _require_runner(request, exercise)
     item = get_object_or_404(ImprovementItem, pk=item_pk, exercise=exercise)
+    rating = None
+    if item.kind == ImprovementItem.Kind.RISK and not item.is_promoted:
+        form = PromoteRiskForm(request.POST, item=item)
+        if not form.is_valid():
+            return _report_page(request, exercise, can_run=True, promote_form=form, status=400)
+        rating = form.cleaned_data
     try:
-        item = services.improvement_promote(actor=request.user, item=item)
+        item = services.improvement_promote(actor=request.user, item=item, rating=rating)
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:
         where = {"risk": f"risk {item.risk.ref if item.risk else ''}", "mitigation": "a mitigation action on "
                  f"{item.risk.ref if item.risk else 'the risk'}", "rmf_gap": "an RMF gap on the system's profile"}[item.kind]
         messages.success(request, f"“{item.title}” is now {where} in the register.")
+    if request.htmx:  # the report again, with its message (a redirect to the same page and #anchor would not reload)
+        return HttpResponseClientRefresh()
     return redirect(reverse("tabletop:report", args=[pk]) + "#improvements")
 
 

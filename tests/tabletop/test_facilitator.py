@@ -141,3 +141,56 @@ def test_participant_removed_in_place(exercise, facilitator, people):
     own = exercise.participants.get(user=facilitator)
     refused = client_for(facilitator).post(url("participant-remove", exercise, own.pk), **HTMX)
     assert refused.status_code == 409 and "The facilitator stays on the exercise." in refused.content.decode()
+
+
+# --- 4. an improvement becomes a rated risk -----------------------------------------------------------------------
+
+@pytest.fixture
+def risk_item(exercise, facilitator, system, people):
+    services.exercise_transition(actor=facilitator, exercise=exercise, action="start", now=at(0))
+    services.exercise_transition(actor=facilitator, exercise=exercise, action="hot_wash", now=at(20))
+    return services.improvement_add(actor=facilitator, exercise=exercise, data={
+        "title": "Pin hashes of hub downloads", "kind": "risk", "system": system, "owner": people["ml"]})
+
+
+def test_promoting_a_risk_without_its_rating_is_refused_in_place(exercise, facilitator, risk_item):
+    from governance.risks.models import Risk
+
+    c = client_for(facilitator)
+    report = c.get(url("report", exercise)).content.decode()
+    assert f'id="promote-{risk_item.pk}"' in report and f'name="promote-{risk_item.pk}-likelihood"' in report
+    assert f'<option value="{risk_item.owner_id}" selected>' in report  # the item's owner is proposed
+    response = c.post(url("improvement-promote", exercise, risk_item.pk), {f"promote-{risk_item.pk}-impact": "2"}, **HTMX)
+    assert response.status_code == 400
+    body = response.content.decode()
+    details = body[body.index(f'<details class="promote" id="promote-{risk_item.pk}" open>'):]
+    assert "Rate the likelihood: an unrated risk blocks the release gate." in details[:details.index("</details>")]
+    assert '<option value="2" selected>' in details  # what was chosen stays chosen
+    assert not Risk.objects.exists()
+    risk_item.refresh_from_db()
+    assert not risk_item.is_promoted
+
+
+def test_a_rated_risk_goes_into_the_register_and_keeps_the_gate_clear(exercise, facilitator, risk_item, people, ciso):
+    from governance.risks.gate import evaluate, gate_policy
+    from governance.risks.models import Risk
+
+    response = client_for(facilitator).post(url("improvement-promote", exercise, risk_item.pk), {
+        f"promote-{risk_item.pk}-likelihood": "2", f"promote-{risk_item.pk}-impact": "2",
+        f"promote-{risk_item.pk}-owner": ciso.pk, f"promote-{risk_item.pk}-due_date": "2026-09-30"}, **HTMX)
+    assert response.status_code == 200 and response["HX-Refresh"] == "true"  # the report comes back with its message
+    risk = Risk.objects.get()
+    assert (risk.inherent_likelihood, risk.inherent_impact, risk.residual_likelihood, risk.residual_impact) == (2, 2, 2, 2)
+    assert risk.residual_level and risk.owner == ciso and str(risk.due_date) == "2026-09-30"
+    risk_item.refresh_from_db()
+    assert risk_item.risk_id == risk.pk and risk_item.owner == ciso
+    assert gate_policy(risk.system.risk_tier).block_unrated_risks  # the gate would say no-go for an unrated one
+    assert "RISK_NOT_RATED" not in [r.code for r in evaluate(risk.system).reasons]
+
+
+def test_service_refuses_an_unrated_risk(risk_item, facilitator):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as exc:
+        services.improvement_promote(actor=facilitator, item=risk_item)
+    assert set(exc.value.message_dict) == {"likelihood", "impact"}

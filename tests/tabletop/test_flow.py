@@ -67,8 +67,10 @@ def test_whole_exercise(exercise, facilitator, people, system, ciso):
 
     item = services.improvement_add(actor=facilitator, exercise=exercise, data={
         "title": "Pin hashes of third-party model downloads", "kind": "risk", "system": system, "owner": ciso})
-    item = services.improvement_promote(actor=facilitator, item=item)
+    item = services.improvement_promote(actor=facilitator, item=item, rating={"likelihood": 3, "impact": 4})
     risk = Risk.objects.get(pk=item.risk_id)
+    assert (risk.inherent_likelihood, risk.inherent_impact, risk.residual_likelihood, risk.residual_impact) == (3, 4, 3, 4)
+    assert risk.residual_level and risk.owner == ciso
     assert risk.source == "tabletop" and exercise.ref in risk.source_ref
     assert set(risk.rmf_subcategories.values_list("ident", flat=True)) == set(
         exercise.scenario.rmf_subcategories.values_list("ident", flat=True))
