@@ -122,7 +122,7 @@ def posture(at: datetime | None = None) -> dict:
         "coverage_figure": portfolio_heatmap_json(systems, coverage_map, [c.function for c in codes]) if systems else None,
         "risk_cells": (cells := heat_counts(open_risks)),
         "risk_figure": heatmap_json(matrix, cells) if open_risks else None,
-        "recent": AuditEvent.objects.order_by("-seq")[:8],
+        "recent": AuditEvent.objects.by_people().order_by("-seq")[:8],  # what people decided and changed
         "expiry_window": EXPIRY_WINDOW_DAYS,
         "high_level": matrix.level_for_rank(high_rank(matrix)),
     }
