@@ -34,10 +34,13 @@ def render(report: Report) -> str:
            f"- Started: {ex.started_at:%Y-%m-%d %H:%M} UTC" if ex.started_at else "- Not started",
            f"- Exercise time played: {report.totals['duration']} min; {report.totals['injects']} injects released, "
            f"{report.totals['responses']} responses, {report.totals['decisions']} decisions",
-           f"- Overall score: {report.totals['score_pct']}%" if report.totals["score_pct"] is not None else "- Not scored",
-           "", "## Objectives", "", "| Objective | Score | Ratings |", "|---|---|---|"]
+           (f"- Overall score: {report.totals['score_pct']}% ({report.totals['scored_actions']} of "
+            f"{report.totals['actions']} expected actions rated; unrated ones are left out)")
+           if report.totals["score_pct"] is not None else "- Not scored",
+           "", "## Objectives", "", "| Objective | Score | Rated |", "|---|---|---|"]
     for o in report.by_objective:
-        out.append(f"| {_one_line(o['objective'])} | {o['pct'] if o['pct'] is not None else '—'}% | {o['scored']} |")
+        score = f"{o['pct']}%" if o["pct"] is not None else "not scored"
+        out.append(f"| {_one_line(o['objective'])} | {score} | {o['rated']} of {o['actions']} |")
     out += ["", "## Expected actions", "", "| Inject | Expected action | Checked by | Score |", "|---|---|---|---|"]
     for row in report.actions:
         a = row["action"]

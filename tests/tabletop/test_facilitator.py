@@ -194,3 +194,37 @@ def test_service_refuses_an_unrated_risk(risk_item, facilitator):
     with pytest.raises(ValidationError) as exc:
         services.improvement_promote(actor=facilitator, item=risk_item)
     assert set(exc.value.message_dict) == {"likelihood", "impact"}
+
+
+# --- 5. objective scores over rated actions ------------------------------------------------------------------------
+
+def test_objective_scores_count_only_rated_actions_and_say_how_many(exercise, facilitator, people):
+    from governance.tabletop import report_md, selectors
+
+    services.exercise_transition(actor=facilitator, exercise=exercise, action="start", now=at(0))
+    observer = exercise.participants.get(user=people["observer"])
+    own = exercise.participants.get(user=facilitator)
+    objective = 0
+    actions = [a for i in exercise.scenario.injects.all() for a in i.expected_actions.all() if a.objective == objective]
+    assert len(actions) >= 3
+    for a in actions[:2]:
+        services.inject_release(actor=facilitator, exercise=exercise, inject=a.inject, now=at(1))
+    # action 1: fully met (3) by one observer; action 2: 3 and 0 by two observers (mean 1.5 of 3); the rest unrated
+    services.score_record(observer=observer, action=actions[0], rating=3, now=at(2))
+    services.score_record(observer=observer, action=actions[1], rating=3, now=at(2))
+    services.score_record(observer=own, action=actions[1], rating=0, now=at(3))
+    exercise.refresh_from_db()
+    report = selectors.report(exercise)
+    row = report.by_objective[objective]
+    # (100% + 50%) / 2 rated actions; not (3+3+0)/9 over the ratings, nor diluted by the unrated actions
+    assert (row["pct"], row["rated"], row["actions"]) == (75, 2, len(actions))
+    assert report.totals["score_pct"] == 75 and report.totals["scored_actions"] == 2
+    unrated = next(o for i, o in enumerate(report.by_objective) if i != objective and o["actions"])
+    assert unrated["pct"] is None and unrated["rated"] == 0
+
+    body = client_for(facilitator).get(url("report", exercise)).content.decode()
+    assert f"2 of {len(actions)} expected actions rated · the score counts the rated ones only" in body
+    assert f"0 of {unrated['actions']} expected action" in body
+    assert f"(2 of {report.totals['actions']} actions rated)" in body
+    md = report_md.render(report)
+    assert f"| 75% | 2 of {len(actions)} |" in md and "| not scored | 0 of" in md
