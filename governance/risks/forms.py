@@ -271,3 +271,20 @@ class GatePolicyForm(forms.Form):
         chosen = set(self["required_subcategories"].value() or [])
         return [(group, [(ident, ident in chosen) for ident, _ in options], sum(i in chosen for i, _ in options))
                 for group, options in self.fields["required_subcategories"].choices]
+
+
+class BulkDecideForm(DecideForm):
+    """One decision with one justification on several pending sign-offs of the user's inbox (each keeps its kind)."""
+    decisions = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label="Sign-offs",
+                                          error_messages={"required": "Tick the sign-offs this decision is for."})
+
+    def __init__(self, *args, pending, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["kind"]
+        self.pending = {str(d.pk): d for d in pending}
+        self.fields["decisions"].choices = [(pk, d.risk.ref) for pk, d in self.pending.items()]
+        self.fields["decisions"].error_messages["invalid_choice"] = (
+            "%(value)s is no longer waiting for your decision: reload the page.")
+
+    def chosen(self) -> list:
+        return [self.pending[pk] for pk in self.cleaned_data["decisions"]]

@@ -25,6 +25,7 @@ class RiskFilters:
     expiring: int | None = None  # with an acceptance in force that ends within this many days
     archived: bool = False  # also risks of archived systems (always, when `system` names one)
     q: str = ""
+    cell: tuple[str, int, int] | None = None  # ("inherent" or "residual", likelihood, impact): one matrix cell
     at: datetime | None = None  # the moment the register is read at (default: now)
 
 
@@ -60,6 +61,9 @@ def register_queryset(f: RiskFilters, matrix=None) -> QuerySet[Risk]:
         qs = qs.filter(Exists(Decision.objects.expiring(at, f.expiring).filter(risk=OuterRef("pk"))))
     if f.q:
         qs = qs.filter(Q(title__icontains=f.q) | Q(ref__iexact=f.q) | Q(description__icontains=f.q))
+    if f.cell:
+        side, likelihood, impact = f.cell
+        qs = qs.filter(**{f"{side}_likelihood": likelihood, f"{side}_impact": impact})
     return qs.order_by("-residual_rank", "ref")
 
 
@@ -81,6 +85,13 @@ def inbox(user) -> QuerySet[Decision]:
     if not user.has_perm("risks.decide_any"):
         qs = qs.filter(risk__system__business_owner=user)
     return qs.order_by("requested_at", "id")
+
+
+def inbox_count(user) -> int:
+    """The badge on "My sign-offs": inbox(user) counted, one query; 0 without a query for those who decide nothing."""
+    if not (user.has_perm("risks.decide_any") or user.has_perm("risks.decide_own")):
+        return 0
+    return inbox(user).count()
 
 
 EXPIRY_WINDOW_DAYS = 30

@@ -453,3 +453,21 @@ def gate_policy_update(*, actor, tier: str, data: dict) -> tuple[GatePolicy, lis
     audit_record(actor=actor, action="gate_policy.update", obj=policy, before=before,
                  after={**policy.as_dict(), "loosened": loosened})
     return policy, loosened
+
+
+@transaction.atomic
+def decisions_decide_bulk(*, actor, decisions: list[Decision], accept: bool, justification: str,
+                          expires_at: datetime | None) -> list[Decision]:
+    """The same decision on several sign-offs: each is recorded as its own decision (snapshot, hash, audit event), all
+    or none — one that is refused refuses the lot, named."""
+    decided = []
+    for pending in sorted(decisions, key=lambda d: d.pk):
+        try:
+            decided.append(decision_decide(actor=actor, risk=pending.risk, accept=accept, justification=justification,
+                                           expires_at=expires_at, kind=pending.kind))
+        except ValidationError as exc:
+            said = "; ".join(exc.messages)
+            raise ValidationError(f"{pending.risk.ref}: {said} Nothing was recorded.") from exc
+        except PermissionDenied as exc:
+            raise PermissionDenied(f"{pending.risk.ref}: {exc} Nothing was recorded.") from exc
+    return decided

@@ -10,6 +10,7 @@ urlpatterns = [
     path("matrix/", views.matrix_settings, name="matrix"),
     path("export.csv", views.export_csv, name="export-csv"),
     path("export.xlsx", views.export_xlsx, name="export-xlsx"),
+    path("inbox/decide/", views.decide_bulk, name="decide-bulk"),
     path("gate-policy/", views.gate_policies, name="gate-policies"),
     path("gate-policy/<str:tier>/", views.gate_policy_edit, name="gate-policy-edit"),
     path("signoffs/<int:pk>/", views.signoff_detail, name="signoff"),

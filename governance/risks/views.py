@@ -21,7 +21,8 @@ from governance.inventory.models import AISystem, RiskTier
 from governance.risks import export, selectors, services
 from governance.risks.charts import heatmap_json
 from governance.risks.forms import (
-    CloseForm, DecideForm, DecisionRequestForm, GatePolicyForm, MatrixForm, MitigationForm, MitigationStatusForm, ReleaseSignoffForm,
+    BulkDecideForm, CloseForm, DecideForm, DecisionRequestForm, GatePolicyForm, MatrixForm, MitigationForm,
+    MitigationStatusForm, ReleaseSignoffForm,
     RiskForm, parse_ids,
 )
 from governance.risks.matrix import gate_policy, get_matrix
@@ -55,8 +56,17 @@ def register_filters(params, matrix) -> selectors.RiskFilters:
         overdue=params.get("overdue") == "1", awaiting=params.get("awaiting") == "1",
         unaccepted=params.get("unaccepted") == "1", archived=params.get("archived") == "1",
         expiring=int(expiring) if expiring.isdecimal() and 0 < int(expiring[:5]) <= 3650 else None,
-        q=params.get("q", "").strip()[:100],
+        q=params.get("q", "").strip()[:100], cell=_cell(params.get("cell", "")),
     )
+
+
+def _cell(value: str) -> tuple[str, int, int] | None:
+    """A matrix cell, "residual-3-4" (side, likelihood, impact), as the posture page's matrix links it."""
+    side, _, rest = value[:30].partition("-")
+    likelihood, _, impact = rest.partition("-")
+    if side in ("inherent", "residual") and likelihood.isdecimal() and impact.isdecimal():
+        return side, int(likelihood), int(impact)
+    return None
 
 
 def _filters(request: HttpRequest, matrix) -> selectors.RiskFilters:
@@ -270,16 +280,38 @@ def action_status(request: HttpRequest, ref: str, pk: int) -> HttpResponse:
     return redirect(action.risk)
 
 
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: HttpRequest, bulk_form: BulkDecideForm | None = None) -> HttpResponse:
     """My sign-offs: pending decisions the user may take, and acceptances expiring within 30 days."""
     matrix = get_matrix()
+    pending = list(selectors.inbox(request.user).select_related("risk__owner"))
+    default_expiry = timezone.localdate() + timezone.timedelta(days=180)
     return render(request, "risks/inbox.html", {
-        "pending": list(selectors.inbox(request.user).select_related("risk__owner")),
-        "expiring": list(selectors.expiring(request.user).select_related("decided_by")),
+        "pending": pending, "expiring": list(selectors.expiring(request.user).select_related("decided_by")),
         "expiry_window": selectors.EXPIRY_WINDOW_DAYS,
         "levels": {lv["key"]: lv for lv in matrix.levels}, "today": timezone.localdate(),
-        "default_expiry": timezone.localdate() + timezone.timedelta(days=180),
-    })
+        "default_expiry": default_expiry,
+        "bulk_form": bulk_form or BulkDecideForm(pending=pending, initial={"expires_at": default_expiry}),
+    }, status=400 if bulk_form is not None else 200)
+
+
+@require_POST
+def decide_bulk(request: HttpRequest) -> HttpResponse:
+    """One decision and one justification on several sign-offs of the user's inbox, all or none."""
+    form = BulkDecideForm(request.POST, pending=selectors.inbox(request.user).select_related("risk"))
+    if form.is_valid():
+        accept = form.cleaned_data["decision"] == "accept"
+        try:
+            decided = services.decisions_decide_bulk(actor=request.user, decisions=form.chosen(), accept=accept,
+                                                     justification=form.cleaned_data["justification"],
+                                                     expires_at=form.expires_datetime())
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            refs = ", ".join(d.risk.ref for d in decided)
+            messages.success(request, f"{len(decided)} sign-off{'s' if len(decided) != 1 else ''} "
+                                      f"{'accepted' if accept else 'rejected'} ({refs}), each recorded with its snapshot.")
+            return redirect("risks:inbox")
+    return inbox(request, bulk_form=form)
 
 
 def matrix_settings(request: HttpRequest) -> HttpResponse:
