@@ -196,3 +196,45 @@ def test_three_people_run_a_whole_exercise(browser, live_server, world):
     expect(fac.locator("body")).to_contain_text("Q1 supply-chain drill")
     for p in (fac, ply, obs):
         assert p.errors == [], p.errors
+
+
+def test_facilitator_adds_several_people_with_the_panel_open_and_confirms_an_early_release(browser, live_server, world):
+    from governance.tabletop.models import InjectRelease, Participant
+
+    ex = world["exercise"]
+    extra = [make_user(f"guest{i}@example.com", None) for i in range(3)]
+    fac = open_as(browser, live_server, "facilitator@example.com")
+    fac.goto(f"/exercises/{ex.pk}/console/")
+    panel = fac.locator("#participants")
+    panel.get_by_text("Add a participant").click()
+    for i, user in enumerate(extra):
+        panel.get_by_label("Person").select_option(label=str(user))
+        panel.get_by_label("Role").select_option("player" if i else "observer")
+        if i:
+            panel.get_by_label("Function").select_option("legal")
+        panel.get_by_role("button", name="Add", exact=True).click()
+        expect(panel.locator("[role=status]")).to_have_text(f"{user} added.")
+        expect(panel.locator("details.add")).to_have_attribute("open", "")  # ready for the next person
+        expect(panel.get_by_label("Person")).to_have_value("")  # an empty form for them
+    assert Participant.objects.filter(exercise=ex).count() == 6
+    panel.get_by_label("Person").select_option(label=str(world["ciso"]))
+    panel.get_by_label("Role").select_option("player")  # without a function: refused in the open panel
+    panel.get_by_role("button", name="Add", exact=True).click()
+    expect(panel.locator(".error")).to_contain_text("A player needs a function")
+    expect(panel.locator("details.add")).to_have_attribute("open", "")
+    shot(fac, "participants")
+
+    # releasing an inject early asks first; saying no releases nothing
+    fac.get_by_role("button", name="▶ Start the clock").click()
+    expect(fac.locator("#ex-banner")).to_contain_text("Running")
+    asked: list[str] = []
+    fac.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    fac.get_by_role("button", name="Release inject 3").click()
+    assert asked and asked[0].startswith("Release inject 3 ") and "before its time (T+" in asked[0]
+    assert "cannot be taken back" in asked[0]
+    fac.once("dialog", lambda d: (asked.append(d.message), d.accept()))
+    fac.get_by_role("button", name="Release inject 4").click()
+    expect(fac.locator("#feed .feed-item", has_text="Legal: did the attacker")).to_be_visible(timeout=10_000)
+    released = set(InjectRelease.objects.filter(exercise=ex).values_list("inject__order", flat=True))
+    assert 4 in released and 3 not in released and len(asked) == 2
+    assert fac.errors == [], fac.errors
