@@ -69,6 +69,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "governance.accounts.context_processors.roles",
+                "governance.risks.context_processors.signoffs",
                 "governance.dashboard.definitions.definitions",
             ],
             "builtins": ["template_partials.templatetags.partials"],

@@ -16,9 +16,9 @@ from tests.conftest import system_data
 from tests.risks.conftest import accept, make_finding, rated
 
 pytestmark = pytest.mark.django_db
-POSTURE_QUERIES = 17  # session, user, matrix, systems, findings, risks, expiring, function codes, RMF, exercises,
+POSTURE_QUERIES = 18  # session, user, matrix, systems, findings, risks, expiring, function codes, RMF, exercises,
 #                       heat map risks, latest changes, role names, 2 permission lookups, snapshots a month ago,
-#                       trend series
+#                       trend series, sign-offs waiting (sidebar)
 
 
 def _grow(ciso, owner, engineer, n: int) -> None:

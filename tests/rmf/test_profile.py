@@ -256,8 +256,9 @@ def test_works_without_javascript(client, owner, system):
 
 # --- portfolio ------------------------------------------------------------------------------------------------
 
-# session, user, systems, coverage of all systems, function codes, role names, 2 permission lookups (sidebar)
-PORTFOLIO_QUERIES = 8
+# session, user, systems, coverage of all systems, function codes, role names, 2 permission lookups, sign-offs
+# waiting (sidebar)
+PORTFOLIO_QUERIES = 9
 
 
 def test_portfolio_query_count_is_constant(client, ciso, owner, django_assert_max_num_queries):
