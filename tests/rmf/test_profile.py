@@ -80,8 +80,9 @@ def test_status_filter(client, owner, ciso, system):
                           .content.decode())) == 72
 
 
-# session, user, 2 permission lookups, system, function codes, coverage, profile rows, role names (sidebar)
-PROFILE_QUERIES = 9
+# session, user, 2 permission lookups, system, function codes, coverage, profile rows, role names and sign-offs
+# waiting (sidebar)
+PROFILE_QUERIES = 10
 
 
 def test_query_count_is_constant(client, ciso, system, other_system, django_assert_max_num_queries):
