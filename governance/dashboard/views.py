@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from governance.dashboard import liveness, selectors, trends
+from governance.dashboard import board, liveness, selectors, trends
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,20 @@ def home(request: HttpRequest) -> HttpResponse:
     figures["mom"] = trends.month_over_month(figures["at"], figures)
     figures["trends"] = trends.trend_figures(figures["at"], days)
     return render(request, "dashboard/home.html", figures)
+
+
+def _period(request: HttpRequest) -> int:
+    try:
+        return int(request.GET.get("days", board.DEFAULT_PERIOD))
+    except ValueError:
+        return board.DEFAULT_PERIOD
+
+
+def board_report(request: HttpRequest) -> HttpResponse:
+    """The board report: whoever may read the posture page (every signed-in person) may read it; each exercise's
+    lessons only for those who may read its after-action report."""
+    context = board.board_report(request.user, days=_period(request))
+    return render(request, "dashboard/board.html", {**context, "base_template": "base.html", "standalone": False})
 
 
 def _reason(exc: Exception) -> str:
