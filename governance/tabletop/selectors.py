@@ -129,6 +129,13 @@ def _pct(ratings: list[int]) -> int | None:
     return round(100 * sum(ratings) / (3 * len(ratings))) if ratings else None
 
 
+def _rated_pct(rows: list[dict]) -> tuple[int | None, int]:
+    """(score, how many actions are rated) over expected-action rows: the mean of the rated actions' scores (each
+    action the mean of its observers' ratings); unrated actions are left out, not counted as 0."""
+    rated = [sum(s.rating for s in row["scores"]) / (3 * len(row["scores"])) for row in rows if row["scores"]]
+    return (round(100 * sum(rated) / len(rated)) if rated else None), len(rated)
+
+
 def lessons(exercise: Exercise, observations) -> tuple[list[str], list[str]]:
     """What went well and what to improve (the after-action report and the board report): the hot wash's lines,
     then the observations of that kind, in the order given."""
@@ -168,9 +175,10 @@ def report(exercise: Exercise) -> Report:
                             "objective": exercise.objectives[a.objective] if a.objective is not None and a.objective < len(exercise.objectives) else ""})
     by_objective = []
     for i, objective in enumerate(exercise.objectives):
-        ratings = [s.rating for row in action_rows if row["action"].objective == i for s in row["scores"]]
-        n_actions = sum(1 for row in action_rows if row["action"].objective == i)
-        by_objective.append({"objective": objective, "pct": _pct(ratings), "scored": len(ratings), "actions": n_actions})
+        rows = [row for row in action_rows if row["action"].objective == i]
+        pct, rated = _rated_pct(rows)
+        by_objective.append({"objective": objective, "pct": pct, "rated": rated, "actions": len(rows)})
+    score_pct, rated_actions = _rated_pct(action_rows)
 
     first: dict[int, Response] = {}
     for r in responses:
@@ -181,7 +189,6 @@ def report(exercise: Exercise) -> Report:
     answered = [row["minutes"] for row in first_response if row["minutes"] is not None]
 
     strengths, areas = lessons(exercise, observations)
-    all_ratings = [s.rating for s in scores]
     return Report(
         exercise=exercise, timeline=timeline, decisions=[r for r in responses if r.kind == Response.Kind.DECISION],
         by_objective=by_objective, actions=action_rows, first_response=first_response, strengths=strengths,
@@ -191,7 +198,7 @@ def report(exercise: Exercise) -> Report:
             "owner", "system", "subcategory", "risk", "mitigation", "assessment", "target_risk")),
         participants=list(exercise.participants.select_related("user")),
         totals={"injects": len(releases), "responses": len(responses), "decisions": sum(1 for r in responses if r.kind == "decision"),
-                "score_pct": _pct(all_ratings), "scored_actions": len(ratings_by_action), "actions": len(actions),
+                "score_pct": score_pct, "scored_actions": rated_actions, "actions": len(actions),
                 "median_first_response": sorted(answered)[len(answered) // 2] if answered else None,
                 "duration": round(exercise.clock_minutes(), 1)},
     )

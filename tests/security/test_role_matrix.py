@@ -246,6 +246,8 @@ ROWS: list[Row] = [
     ui("risks:action-status", lambda w: [w.risk.ref, w.action.pk], "post", MANAGE_RISKS, 302,
        data=lambda w: {"status": "done"}),
     get_405("risks:action-status", lambda w: [w.risk.ref, w.action.pk]),
+    ui("risks:decide-bulk", NONE, "post", EVERYONE, 400, data=lambda w: {}),
+    get_405("risks:decide-bulk", NONE),
     ui("risks:gate-policies", NONE, "get", EVERYONE, 200),
     ui("risks:gate-policy-edit", lambda w: ["high"], "get", {"ciso"}, 200),
     ui("risks:gate-policy-edit", lambda w: ["high"], "post", {"ciso"}, 302, data=lambda w: {
