@@ -26,6 +26,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI as static files: the API docs work offline
+    "django_otp",  # two-factor sign-in (governance/accounts/twofactor.py): authenticator app + recovery codes
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "governance.accounts",
     "governance.audit",
     "governance.rmf",
@@ -49,7 +52,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "governance.accounts.middleware.AccountStepMiddleware",  # a password an admin chose is changed first
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): this session passed the second factor
+    "governance.accounts.middleware.AccountStepMiddleware",  # admin-chosen password changed, required 2FA enrolled
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -158,6 +162,11 @@ if env("SECURE_PROXY_SSL_HEADER", False, cast=bool):  # only behind a proxy that
 RAMPART_LOGIN_MAX_FAILURES = env("RAMPART_LOGIN_MAX_FAILURES", 10, cast=int)
 RAMPART_LOGIN_MAX_FAILURES_PER_IP = env("RAMPART_LOGIN_MAX_FAILURES_PER_IP", 50, cast=int)
 RAMPART_LOGIN_LOCKOUT_SECONDS = env("RAMPART_LOGIN_LOCKOUT_SECONDS", 900, cast=int)
+# Two-factor sign-in (governance/accounts/twofactor.py): roles that must use it (e.g. "admin,ciso"; empty: optional
+# for everyone), wrong codes per person before every code is refused for the lockout above.
+RAMPART_TOTP_REQUIRED_ROLES = env("RAMPART_TOTP_REQUIRED_ROLES", [], cast=list)
+RAMPART_OTP_MAX_FAILURES = env("RAMPART_OTP_MAX_FAILURES", 5, cast=int)
+OTP_TOTP_ISSUER = env("RAMPART_TOTP_ISSUER", "Rampart")  # the name authenticator apps show beside the account
 # API tokens (governance/accounts): the longest lifetime a token may be given, and how many days before its end its
 # owner is warned by e-mail (beat: api-tokens-warn).
 RAMPART_API_TOKEN_MAX_DAYS = env("RAMPART_API_TOKEN_MAX_DAYS", 365, cast=int)

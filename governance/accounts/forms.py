@@ -6,7 +6,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 
-from governance.accounts import throttle
+from governance.accounts import services, throttle, twofactor
 from governance.accounts.models import (GRACE_DEFAULT_HOURS, GRACE_MAX_HOURS, TOKEN_DEFAULT_DAYS, Role, Scope,
                                        User)
 
@@ -200,3 +200,58 @@ class OwnPasswordChangeForm(auth_forms.PasswordChangeForm):
 
     def save(self, commit=True):
         raise NotImplementedError("services.password_change writes the password (audited)")
+
+
+# --- two-factor ----------------------------------------------------------------------------------------------------
+
+class CodeForm(forms.Form):
+    """A code from the authenticator app or a recovery code, checked against the person's devices (twofactor.verify),
+    throttled per person; every refused code is audited. `device` is the one that accepted it."""
+
+    code = forms.CharField(label="Code", max_length=32, strip=True, widget=forms.TextInput(attrs={
+        "autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false", "autofocus": True}),
+        help_text="The 6 digits your authenticator app shows, or one of your recovery codes.")
+    error_messages = {
+        "throttled": "Too many wrong codes. Wait a few minutes and try again.",
+        "wait": "Too many wrong codes in a row: wait a little before the next try.",
+        "wrong": "That code is not right. Codes change every 30 seconds; a recovery code works once.",
+    }
+
+    def __init__(self, *args, user: User, where: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.where, self.device = user, where, None
+
+    def clean_code(self):
+        if throttle.code_blocked(self.user):
+            raise ValidationError(self.error_messages["throttled"], code="throttled")
+        device, why = twofactor.verify(self.user, self.cleaned_data["code"])
+        if device is None:
+            throttle.code_failed(self.user)
+            services.two_factor_code_failed(user=self.user, where=self.where)
+            raise ValidationError(self.error_messages[why], code="throttled" if why == "wait" else why)
+        throttle.code_succeeded(self.user)
+        self.device = device
+        return self.cleaned_data["code"]
+
+    @property
+    def throttled(self) -> bool:
+        return any(e.code == "throttled" for e in self.errors.as_data().get("code", []))
+
+
+class EnrolForm(forms.Form):
+    """The first code from the app, checked against the key shown (kept in the session until confirmed)."""
+
+    code = forms.CharField(label="Code from the app", max_length=10, strip=True, widget=forms.TextInput(attrs={
+        "autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 ]*"}),
+        help_text="The 6 digits it shows now.")
+
+    def __init__(self, *args, key: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key, self.step = key, None
+
+    def clean_code(self):
+        self.step = twofactor.check_new_key(self.key, self.cleaned_data["code"])
+        if self.step is None:
+            raise ValidationError("That code does not match. Check that the app added the account and that the "
+                                  "phone's clock is right, then type the code it shows now.")
+        return self.cleaned_data["code"]

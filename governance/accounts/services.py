@@ -11,7 +11,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from governance.accounts import twofactor
 from governance.accounts.models import (GRACE_DEFAULT_HOURS, GRACE_MAX_HOURS, TOKEN_DEFAULT_DAYS, ApiToken, Role, Scope,
                                        User, hash_token)
 from governance.audit.services import audit_record
@@ -249,3 +252,61 @@ def password_change(*, user: User, password: str) -> User:
     audit_record(actor=user, action="user.password_change", obj=user,
                  after={"password": "changed by its owner", "was_required": required})
     return user
+
+
+# --- two-factor sign-in (twofactor.py reads and checks) -------------------------------------------------------------
+# Events name the device kind and counts; never a key or a code.
+
+def _new_recovery_codes(user: User):
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(twofactor.RECOVERY_CODES)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    return codes
+
+
+@transaction.atomic
+def two_factor_enable(*, user: User, key: str, step: int):
+    """Save the authenticator the person confirmed (key from the enrolment, `step` the time step of the code that
+    confirmed it: that code cannot be used again) with fresh recovery codes. Returns (device, recovery codes)."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    TOTPDevice.objects.filter(user=user).delete()
+    device = TOTPDevice.objects.create(user=user, name="Authenticator app", key=key, confirmed=True, last_t=step)
+    codes = _new_recovery_codes(user)
+    audit_record(actor=user, action="two_factor.enable", obj=user,
+                 after={"device": "totp", "recovery_codes": len(codes)})
+    return device, codes
+
+
+@transaction.atomic
+def two_factor_disable(*, actor: User, user: User) -> None:
+    """Remove the authenticator and the recovery codes: by the person (after a code) or by an admin (a lost phone).
+    Where the role requires two-factor, the person's next page is the enrolment (middleware.py)."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    removed = TOTPDevice.objects.filter(user=user).delete()[0] + StaticDevice.objects.filter(user=user).delete()[0]
+    if removed:
+        audit_record(actor=actor, action="two_factor.disable" if actor.pk == user.pk else "two_factor.reset",
+                     obj=user, after={"required_for_role": twofactor.is_required(user)})
+
+
+@transaction.atomic
+def recovery_codes_renew(*, user: User) -> list[str]:
+    """Replace every recovery code (the old ones stop working); returns the new ones, shown once."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    codes = _new_recovery_codes(user)
+    audit_record(actor=user, action="two_factor.recovery_codes", obj=user, after={"recovery_codes": len(codes)})
+    return codes
+
+
+@transaction.atomic
+def two_factor_code_failed(*, user: User, where: str) -> None:
+    audit_record(actor=user, action="two_factor.code_failed", obj=user, after={"where": where})
+
+
+@transaction.atomic
+def two_factor_recovery_code_used(*, user: User, where: str) -> int:
+    """Record a recovery code spent; returns how many are left."""
+    left = twofactor.recovery_codes_left(user)
+    audit_record(actor=user, action="two_factor.recovery_code_used", obj=user,
+                 after={"where": where, "recovery_codes_left": left})
+    return left

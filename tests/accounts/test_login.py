@@ -11,7 +11,7 @@ from tests.inventory.conftest import Counts, form_data
 pytestmark = pytest.mark.django_db
 
 LOGIN = reverse("accounts:login")
-OPEN = {"accounts/login/", "healthz"}  # answer anonymous users themselves
+OPEN = {"accounts/login/", "accounts/login/code/", "healthz"}  # answer anonymous users themselves
 API_PREFIXES = ("api/",)  # token or session auth; answer 401/403 instead of redirecting
 
 
