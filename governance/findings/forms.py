@@ -5,7 +5,7 @@ from django.conf import settings
 
 from governance.accounts.models import User
 from governance.findings.imports import FORMAT_LABELS
-from governance.findings.models import HUMAN_DECISIONS, FindingState, MappingRule, PullSource
+from governance.findings.models import COMMENT_MAX, HUMAN_DECISIONS, FindingState, MappingRule, PullSource
 from governance.findings.pull import MIN_EVERY_MINUTES, PullError, check_location, drop_root
 from governance.inventory.models import AISystem
 from worker.scanners import format_name
@@ -46,9 +46,11 @@ class UploadForm(forms.Form):
 
 BULK_ACTIONS = [
     ("confirm", "Confirm"), ("false_positive", "False positive"), ("risk_accepted", "Risk accepted"),
-    ("fixed", "Mark fixed"), ("reopen", "Reopen"), ("assign", "Assign to"),
+    ("fixed", "Mark fixed"), ("reopen", "Reopen"), ("assign", "Assign to"), ("unassign", "Unassign"),
     ("link_risk", "Link to risk"), ("create_risk", "Create risk from selected"),
 ]
+BULK_SCOPES = [("ids", "The selected findings"), ("filter", "Every finding matching the filter")]
+MAX_SELECTED = 500
 
 
 class BulkForm(forms.Form):
@@ -58,6 +60,11 @@ class BulkForm(forms.Form):
     assignee = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True), required=False,
                                       empty_label="Assignee…")
     risk = forms.CharField(max_length=20, required=False)
+    # "filter": every finding the queue filter `filter` matches, if that is still `confirmed` findings (the number
+    # the person saw on the button); the server reads them again, no list of ids comes from the page.
+    scope = forms.ChoiceField(choices=BULK_SCOPES, required=False)
+    filter = forms.CharField(max_length=1000, required=False)
+    confirmed = forms.IntegerField(min_value=0, required=False)
 
     ACTION_STATES = {"confirm": FindingState.CONFIRMED, "false_positive": FindingState.FALSE_POSITIVE,
                      "risk_accepted": FindingState.RISK_ACCEPTED, "fixed": FindingState.FIXED, "reopen": FindingState.NEW}
@@ -66,13 +73,24 @@ class BulkForm(forms.Form):
         super().__init__(data)
         self.id_list = id_list or []
 
+    @property
+    def whole_filter(self) -> bool:
+        return self.data.get("scope") == "filter"
+
     def clean(self):
         data = super().clean()
-        if not self.id_list:
-            raise forms.ValidationError("Select at least one finding.")
-        if len(self.id_list) > 500:
-            raise forms.ValidationError("Select at most 500 findings at once.")
         action = data.get("action")
+        if self.whole_filter:
+            if data.get("confirmed") is None:
+                raise forms.ValidationError("Confirm how many findings to apply it to.")
+            if action == "create_risk":
+                self.add_error("action", f"A risk is created from selected findings (at most {MAX_SELECTED}), "
+                                         "not from a whole filter.")
+        elif not self.id_list:
+            raise forms.ValidationError("Select at least one finding.")
+        elif len(self.id_list) > MAX_SELECTED:
+            raise forms.ValidationError(f"Select at most {MAX_SELECTED} findings at once, or every finding matching "
+                                        "the filter.")
         if self.ACTION_STATES.get(action) in HUMAN_DECISIONS and not (data.get("reason") or "").strip():
             self.add_error("reason", "Say why: a reason is required.")
         if action == "assign" and not data.get("assignee"):
@@ -135,3 +153,55 @@ class PullSourceForm(forms.Form):
             except PullError as exc:
                 self.add_error("location", str(exc))
         return data
+
+
+class LinkRiskForm(forms.Form):
+    """Link one finding to a risk of its own system: its risks are offered; another system's is refused by name."""
+
+    risk = forms.CharField(max_length=20, label="Risk", help_text="A risk of this finding's system, e.g. RISK-0001.")
+
+    def __init__(self, data=None, *, finding):
+        super().__init__(data)
+        self.finding = finding
+
+    def clean_risk(self):
+        from governance.risks.models import Risk
+
+        ref = self.cleaned_data["risk"].strip().upper().split(" ", 1)[0]  # "RISK-0001 · title" from the list too
+        risk = Risk.objects.select_related("system").filter(ref=ref).first()
+        system = self.finding.system
+        if risk is None:
+            raise forms.ValidationError(f"No risk “{ref}” in the register.")
+        if system is None:
+            raise forms.ValidationError("This finding belongs to no system yet: route it (a mapping rule) first.")
+        if risk.system_id != system.pk:
+            raise forms.ValidationError(f"{risk.ref} is a risk of {risk.system.name}; this finding is of {system.name}. "
+                                        f"Link it to one of {system.name}'s risks.")
+        return risk
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(label="Comment", max_length=COMMENT_MAX, widget=forms.Textarea(attrs={"rows": 3}),
+                           help_text="Mention someone with @ and their address (@ana, or @ana@example.com when several "
+                                     "addresses start alike): they are e-mailed.")
+
+    def clean_body(self):
+        from governance.findings.services import ambiguous_mention, comment_mentions
+
+        body = self.cleaned_data["body"].strip()
+        if not body:
+            raise forms.ValidationError("Write something first.")
+        for name, addresses in comment_mentions(body)[1].items():
+            raise forms.ValidationError(ambiguous_mention(name, addresses))
+        return body
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(max_length=60, label="Name", help_text="Saving an existing name replaces its filter.")
+    query = forms.CharField(max_length=1000, required=False, widget=forms.HiddenInput)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the view a name.")
+        return name

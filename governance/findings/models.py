@@ -321,3 +321,54 @@ class PullSource(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SavedView(models.Model):
+    """A person's named queue filter, listed above the queue for them alone."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_finding_views")
+    name = models.CharField(max_length=60)
+    query = models.CharField(max_length=1000, blank=True, help_text="The filter as the queue's URL writes it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="saved_view_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("findings:queue") + (f"?{self.query}" if self.query else "")
+
+
+COMMENT_MAX = 4000
+
+
+class FindingComment(models.Model):
+    """A note on a finding; @mentions e-mail the people they name."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField(max_length=COMMENT_MAX)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment on #{self.finding_id}"
+
+
+class FindingBulkAction(models.Model):
+    """One triage action applied to every finding a queue filter matched: what the audit event of it points at."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=20)
+    filter = models.CharField(max_length=1000, blank=True, help_text="The queue filter, as its URL writes it.")
+    matched = models.PositiveIntegerField(help_text="Findings the filter matched (the count the person confirmed).")
+    changed = models.PositiveIntegerField(help_text="Findings the action changed (others were already so).")
+    at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.matched} findings matching “{self.filter or 'everything'}”"

@@ -10,7 +10,7 @@ from django.db.models import BigIntegerField, ExpressionWrapper, F, OuterRef, Q,
 from django.utils import timezone
 
 from governance.findings import search
-from governance.findings.models import SEVERITY_RANK, Finding, FindingScope, ImportRun
+from governance.findings.models import SEVERITY_RANK, Finding, FindingScope, ImportRun, SavedView
 
 QUEUED_GRACE = timedelta(minutes=1)
 
@@ -43,6 +43,7 @@ class QueueFilters:
     breached: bool = False  # open and past its SLA due at the moment of reading
     q: str = ""
     assignee: int | None = None
+    mine: bool = False  # "assigned=me": assignee is the person reading
     archived: bool = False  # also findings of archived systems (always, when `system` names one)
     sort: str = "severity"
     at: datetime | None = None  # the moment the list is read at (default: now)
@@ -57,6 +58,11 @@ def parse_severities(value: str) -> tuple[str, ...]:
     """"critical,high" (or "high") -> the known severities named, most severe first; unknown words are dropped."""
     wanted = {part.strip().lower() for part in value.split(",")}
     return tuple(s for s in sorted(SEVERITY_RANK, key=SEVERITY_RANK.get, reverse=True) if s in wanted)
+
+
+def queue_matching(f: QueueFilters):
+    """Every finding the queue's filters select: the list, its total and "apply to all N matching" read this."""
+    return _filtered(f)
 
 
 def _filtered(f: QueueFilters):
@@ -216,6 +222,29 @@ def finding_detail(pk: int) -> Finding:
     scope = FindingScope.objects.filter(key=OuterRef("scope_key"))
     return with_reported_at(Finding.objects.select_related("system", "assignee", "last_import")).annotate(
         scope_import=Subquery(scope.values("last_import")[:1])).get(pk=pk)
+
+
+def finding_comments(finding: Finding):
+    return finding.comments.select_related("author").order_by("created_at", "id")
+
+
+def finding_risks(finding: Finding) -> list:
+    return list(finding.risks.only("ref", "title", "status").order_by("ref"))
+
+
+def risks_to_link(finding: Finding) -> list:
+    """The risks of the finding's system that it is not linked to yet, offered on its page."""
+    from governance.risks.models import Risk
+
+    if finding.system_id is None:
+        return []
+    return list(Risk.objects.filter(system_id=finding.system_id).exclude(findings=finding).only("ref", "title")
+                .order_by("ref"))
+
+
+def saved_views(user):
+    """The person's own saved queue filters (nobody else's)."""
+    return SavedView.objects.filter(owner=user).order_by("name", "id")
 
 
 def finding_transitions(finding: Finding):
