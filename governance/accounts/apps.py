@@ -15,3 +15,6 @@ class AccountsConfig(AppConfig):
     def ready(self):
         # Groups need the permissions that post_migrate creates, so set them up right after.
         post_migrate.connect(_setup_roles, dispatch_uid="rampart_setup_roles")
+        from governance.accounts import twofactor
+
+        twofactor.required_roles()  # a misspelt RAMPART_TOTP_REQUIRED_ROLES stops the start, naming it
