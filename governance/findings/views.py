@@ -34,7 +34,8 @@ def _filters_from(g, user) -> selectors.QueueFilters:
         severities=selectors.parse_severities(g.get("severity", "")[:100]),
         state=g.get("state", "open") if g.get("state", "open") in states else "open",
         breached=g.get("breached") == "1", q=g.get("q", "").strip()[:100], archived=g.get("archived") == "1",
-        assignee=user.pk if mine else (int(assignee) if assignee.isdecimal() else None), mine=mine,
+        # "me" without a person (never expected: every view and API call is signed in) matches nobody, not everyone
+        assignee=(user.pk or -1) if mine else (int(assignee) if assignee.isdecimal() else None), mine=mine,
         sort=g.get("sort", "severity") if g.get("sort") in selectors.SORTS else "severity",
     )
 

@@ -17,6 +17,7 @@ from governance.findings.selectors import QUEUE_PAGE
 from tests.conftest import make_user
 from tests.findings.conftest import run_import, sarif_n
 from tests.risks.conftest import make_risk
+from tests.security.conftest import api_client
 
 pytestmark = pytest.mark.django_db
 S = FindingState
@@ -161,8 +162,9 @@ def test_assign_everything_matching_then_filter_assigned_to_me(client, engineer,
     assert total_on_page(body) == MANY and 'name="assigned" value="me" checked' in body
     client.force_login(ciso)
     assert total_on_page(client.get("/findings/?assigned=me").content.decode()) == 0  # "me" is who reads
-    api = client.get("/api/v1/findings/?assigned=me").json()
-    assert api["count"] == 0
+    assert client.get("/api/v1/findings/?assigned=me").json()["count"] == 0
+    assert api_client(engineer).get("/api/v1/findings/?assigned=me").json()["count"] == MANY  # a token's person
+    assert api_client(ciso).get("/api/v1/findings/?assigned=me").json()["count"] == 0
 
 
 def test_assign_and_unassign_from_the_finding_page(client, engineer, ciso, many):
