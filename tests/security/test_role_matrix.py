@@ -148,19 +148,6 @@ ROWS: list[Row] = [
     get_405("accounts:two-factor-recovery", NONE),
     ui("accounts:user-two-factor-reset", lambda w: [w.users["nobody"].pk], "post", MANAGE_USERS, 302),
     get_405("accounts:user-two-factor-reset", lambda w: [w.users["nobody"].pk]),
-    # the second sign-in step: anonymous without a password step behind them, and signed-in people with nothing to
-    # prove, are sent on (to the sign-in page, to the dashboard)
-    ui("accounts:login-code", NONE, "get", set(), 302, denied=302),
-    ui("accounts:login-code", NONE, "post", set(), 302, denied=302, data=lambda w: {"code": "000000"}),
-    ui("accounts:two-factor", NONE, "get", EVERYONE, 200),
-    ui("accounts:two-factor", NONE, "post", EVERYONE, 400, data=lambda w: {"code": "000000"}),
-    # nobody in the world has an authenticator: turning it off or renewing codes says it is off
-    ui("accounts:two-factor-disable", NONE, "post", EVERYONE, 302, data=lambda w: {"code": "000000"}),
-    get_405("accounts:two-factor-disable", NONE),
-    ui("accounts:two-factor-recovery", NONE, "post", EVERYONE, 302, data=lambda w: {"code": "000000"}),
-    get_405("accounts:two-factor-recovery", NONE),
-    ui("accounts:user-two-factor-reset", lambda w: [w.users["nobody"].pk], "post", MANAGE_USERS, 302),
-    get_405("accounts:user-two-factor-reset", lambda w: [w.users["nobody"].pk]),
     ui("accounts:token-revoke", lambda w: [w.owner_token.pk], "post", {"owner"}, 302, denied=404,
        note="only-ones-own-token"),
     get_405("accounts:token-revoke", lambda w: [w.owner_token.pk]),
