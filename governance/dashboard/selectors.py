@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from governance.audit.models import AuditEvent
@@ -121,11 +123,21 @@ def posture(at: datetime | None = None) -> dict:
         "findings_figure": findings_figure_json(everything) if everything else None,
         "coverage_figure": portfolio_heatmap_json(systems, coverage_map, [c.function for c in codes]) if systems else None,
         "risk_cells": (cells := heat_counts(open_risks)),
-        "risk_figure": heatmap_json(matrix, cells) if open_risks else None,
+        "risk_figure": heatmap_json(matrix, cells, link=matrix_link) if open_risks else None,
         "recent": AuditEvent.objects.by_people().order_by("-seq")[:8],  # what people decided and changed
         "expiry_window": EXPIRY_WINDOW_DAYS,
         "high_level": matrix.level_for_rank(high_rank(matrix)),
     }
+
+
+def queue_link(**filters) -> str:
+    """The findings queue showing what a figure counts (a chart's click opens it: static/js/chart-links.js)."""
+    return f"{reverse('findings:queue')}?{urlencode(filters)}"
+
+
+def matrix_link(side: str, likelihood: int, impact: int) -> str:
+    """The risk register filtered to one matrix cell: the risks the posture page's matrix counts there."""
+    return f"{reverse('risks:list')}?{urlencode({'cell': f'{side}-{likelihood}-{impact}'})}"
 
 
 def unique_labels(rows) -> list[str]:
@@ -140,7 +152,8 @@ def findings_figure_json(table: list[SystemRow]) -> str:
     fig = go.Figure()
     for sev, label in Severity.choices:
         fig.add_bar(y=names, x=[r.findings.get(sev, 0) for r in table], name=label, orientation="h",
-                    marker_color=SEV_COLOURS[sev], hovertemplate="%{y}: %{x} open " + label.lower() + "<extra></extra>")
+                    marker_color=SEV_COLOURS[sev], hovertemplate="%{y}: %{x} open " + label.lower() + "<extra></extra>",
+                    customdata=[queue_link(system=r.queue_system, severity=sev) for r in table])
     chart_style(fig, height=max(240, 34 * len(table) + 110), barmode="stack",
                 xaxis=dict(gridcolor="#e6e9ee", title="open findings"))
     fig.update_yaxes(autorange="reversed", automargin=True)

@@ -15,7 +15,7 @@ def _pale(colour: str, keep: float = 0.28) -> str:
     return "#%02x%02x%02x" % tuple(round(255 - (255 - c) * keep) for c in (r, g, b))
 
 
-def _clip(label: str, width: int = 6) -> str:
+def _clip(label: str, width: int = 9) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
@@ -25,8 +25,10 @@ def _hover_refs(refs: list[str]) -> str:
     return shown + (f" … and {more} more" if more > 0 else "") if refs else "no risks"
 
 
-def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list[str]]]) -> str:
-    """Two heat maps side by side; each cell has its level's colour (pale when empty) and the count as text."""
+def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list[str]]], link=None) -> str:
+    """Two heat maps side by side; each cell has its level's colour (pale when empty) and the count as text.
+    `link(side, likelihood, impact)`, when given, is the URL of the list behind a cell: the last item of its customdata
+    (static/js/chart-links.js opens it on a click)."""
     rows, cols = matrix.size
     levels = sorted(matrix.levels, key=lambda lv: lv["rank"])
     index = {lv["key"]: k for k, lv in enumerate(levels)}
@@ -38,7 +40,7 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
     # a clipped label; full labels on hover (and in the matrix settings).
     x = [str(j) for j in range(1, cols + 1)]
     y = [f"{i} {_clip(label)}" for i, label in enumerate(matrix.likelihood_labels, start=1)]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Inherent", "Residual"), horizontal_spacing=0.12)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Inherent", "Residual"), horizontal_spacing=0.05)
     for col, side in enumerate(("inherent", "residual"), start=1):
         z, text, hover = [], [], []
         for i in range(1, rows + 1):
@@ -49,15 +51,17 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
                 z_row.append(index.get(key, 0) * 2 + (1 if refs else 0) + 0.5)
                 t_row.append(str(len(refs)) if refs else "")
                 level = matrix.level(key) or {"label": key}
-                h_row.append(f"{matrix.impact_labels[j - 1]} impact · {level['label']} · {len(refs)} "
-                             f"risk{'s' if len(refs) != 1 else ''}<br>{_hover_refs(refs)}")
+                words = (f"{matrix.impact_labels[j - 1]} impact · {level['label']} · {len(refs)} "
+                         f"risk{'s' if len(refs) != 1 else ''}<br>{_hover_refs(refs)}")
+                h_row.append([words, link(side, i, j)] if link else words)
             z.append(z_row)
             text.append(t_row)
             hover.append(h_row)
         fig.add_trace(go.Heatmap(
             z=z, x=x, y=y, zmin=0, zmax=bands, colorscale=colorscale, showscale=False, xgap=3, ygap=3,
             text=text, texttemplate="%{text}", textfont=dict(size=15, color="#101828"),
-            customdata=hover, hovertemplate="Likelihood %{y} × impact %{x}<br>%{customdata}<extra></extra>",
+            customdata=hover, hovertemplate="Likelihood %{y} × impact %{x}<br>%{customdata" + ("[0]" if link else "")
+            + "}<extra></extra>",
             name=side,
         ), row=1, col=col)
     fig.update_layout(
@@ -66,5 +70,6 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
     )
     fig.update_xaxes(title_text=f"Impact (1–{cols})", side="bottom", tickangle=0, fixedrange=True)
     fig.update_yaxes(title_text="Likelihood", fixedrange=True)
-    fig.update_yaxes(title_text=None, row=1, col=2)
+    # the rows are the same likelihoods: labelled once, on the left (the right grid's labels overlapped the left grid)
+    fig.update_yaxes(title_text=None, showticklabels=False, row=1, col=2)
     return fig.to_json()

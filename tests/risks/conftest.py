@@ -9,13 +9,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from governance.accounts.services import api_token_create
-from governance.findings.models import Finding, FindingState, Severity
+from governance.findings.models import SEVERITY_RANK, Finding, FindingState, Severity
 from governance.risks import services
 from governance.risks.models import Risk
 from governance.rmf.models import AssessmentStatus, RmfAssessment
 
 _serial = itertools.count()
-SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 def make_risk(actor, system, **data) -> Risk:
