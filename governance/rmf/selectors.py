@@ -105,32 +105,69 @@ def portfolio_coverage(systems) -> dict[int, SystemCoverage]:
     return {pk: SystemCoverage(list(by_code.values())) for pk, by_code in result.items()}
 
 
+# The order the profile lists statuses in: what is done first, what does not apply last.
+STATUS_ORDER = [S.IMPLEMENTED, S.PARTIAL, S.GAP, S.NOT_ASSESSED, S.NOT_APPLICABLE]
+
+
+def status_counts(counts: dict[str, int]) -> list[tuple[str, str, int]]:
+    """[(status, label, n)] in STATUS_ORDER, for the statuses present."""
+    return [(s.value, s.label, counts[s]) for s in STATUS_ORDER if counts.get(s)]
+
+
 @dataclass
 class CategoryGroup:
     category: object
-    assessments: list
+    assessments: list  # the rows shown: those with the chosen status, or all
+    counts: dict[str, int] = field(default_factory=dict)  # every row of the category, by status
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def count_list(self) -> list[tuple[str, str, int]]:
+        return status_counts(self.counts)
 
 
 @dataclass
 class FunctionGroup:
     function: object
     categories: list[CategoryGroup]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def shown(self) -> int:
+        return sum(len(c.assessments) for c in self.categories)
+
+    @property
+    def count_list(self) -> list[tuple[str, str, int]]:
+        return status_counts(self.counts)
 
 
 def profile(system, status: str = "") -> list[FunctionGroup]:
-    """All assessments of a system grouped by function, then category, in catalogue order."""
+    """All assessments of a system grouped by function, then category, in catalogue order, each group with its
+    counts by status (over all its rows). With a status, only the rows and groups holding that status."""
     qs = (
         RmfAssessment.objects.filter(system=system)
         .select_related("subcategory__category__function", "owner")
         .order_by("subcategory__position")
     )
-    if status:
-        qs = qs.filter(status=status)
     groups = []
     for function, by_fn in groupby(qs, key=lambda a: a.subcategory.category.function):
-        categories = [
-            CategoryGroup(category, list(items))
-            for category, items in groupby(by_fn, key=lambda a: a.subcategory.category)
-        ]
-        groups.append(FunctionGroup(function, categories))
+        categories, fn_counts = [], {}
+        for category, items in groupby(by_fn, key=lambda a: a.subcategory.category):
+            items = list(items)
+            counts: dict[str, int] = {}
+            for a in items:
+                counts[a.status] = counts.get(a.status, 0) + 1
+                fn_counts[a.status] = fn_counts.get(a.status, 0) + 1
+            shown = [a for a in items if a.status == status] if status else items
+            if shown:
+                categories.append(CategoryGroup(category, shown, counts))
+        if categories:
+            groups.append(FunctionGroup(function, categories, fn_counts))
     return groups

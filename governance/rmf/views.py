@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -22,10 +24,23 @@ def profile(request: HttpRequest, slug: str) -> HttpResponse:
     coverage = selectors.coverage_by_function(system)
     context = {
         "system": system, "groups": selectors.profile(system, status), "status": status,
-        "statuses": AssessmentStatus.choices, "coverage": coverage,
+        "status_label": AssessmentStatus(status).label if status else "",
+        "status_links": _status_links(coverage), "coverage": coverage,
         "coverage_figure": coverage_figure_json(coverage), "can_assess": perms.can_assess(request.user, system),
     }
     return render(request, "rmf/profile.html", context)
+
+
+def _status_links(coverage) -> list[tuple[str, str, int]]:
+    """Every status with the system's count (the coverage card's figures), in the profile's order."""
+    return [(s.value, s.label, coverage.overall.counts.get(s, 0)) for s in selectors.STATUS_ORDER]
+
+
+def _status_of_page(request) -> str:
+    """The status filter of the profile the htmx request came from (its URL)."""
+    current = request.htmx.current_url or ""
+    status = parse_qs(urlsplit(current).query).get("status", [""])[0]
+    return status if status in AssessmentStatus.values else ""
 
 
 def _assessment(pk: int) -> RmfAssessment:
@@ -58,8 +73,12 @@ def assessment_edit(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(_in_profile(a))
         a = _assessment(a.pk)
         coverage = selectors.coverage_by_function(a.system)
+        group = next(g for g in selectors.profile(a.system) if g.function.pk == a.subcategory.category.function_id)
+        category = next(c for c in group.categories if c.category.pk == a.subcategory.category_id)
         return render(request, "rmf/assessment_saved.html", {
             "a": a, "can_assess": True, "coverage": coverage, "coverage_figure": coverage_figure_json(coverage),
+            "system": a.system, "status": _status_of_page(request), "status_links": _status_links(coverage),
+            "group": group, "category": category,
         })
     if request.method == "POST":
         a = _assessment(pk)

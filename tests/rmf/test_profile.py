@@ -30,6 +30,9 @@ def assessment(system, ident="GOVERN 1.1") -> RmfAssessment:
     return RmfAssessment.objects.select_related("subcategory").get(system=system, subcategory__ident=ident)
 
 
+FN_HEAD = r'<summary class="fn-head fn-\w+"><h2>(\w+)'
+
+
 def kpis(body: str) -> dict[str, int]:
     """{function: percent} from the coverage card."""
     return {fn: int(pct) for pct, fn in re.findall(
@@ -54,8 +57,8 @@ def test_all_72_subcategories_grouped_by_4_functions(client, facilitator, system
     client.force_login(facilitator)
     body = client.get(profile_url(system)).content.decode()
     assert len(re.findall(r'<tr id="assessment-\d+"', body)) == 72
-    assert re.findall(r'<h2 class="fn-head fn-\w+">(\w+)', body) == ["GOVERN", "MAP", "MEASURE", "MANAGE"]
-    assert len(re.findall(r'<h3 class="cat-head">', body)) == 19
+    assert re.findall(FN_HEAD, body) == ["GOVERN", "MAP", "MEASURE", "MANAGE"]
+    assert len(re.findall(r'<summary class="cat-head">', body)) == 19
     # catalogue order within the page, with NIST's text
     idents = re.findall(r'<span class="mono strong">([A-Z]+ \d+\.\d+)</span>', body)
     assert idents[0] == "GOVERN 1.1" and idents[-1] == "MANAGE 4.3" and len(set(idents)) == 72
@@ -71,8 +74,8 @@ def test_status_filter(client, owner, ciso, system):
     client.force_login(owner)
     body = client.get(profile_url(system), {"status": "gap"}).content.decode()
     assert re.findall(r'<span class="mono strong">([A-Z]+ \d+\.\d+)</span>', body) == ["MAP 1.1", "MANAGE 1.1"]
-    assert re.findall(r'<h2 class="fn-head fn-\w+">(\w+)', body) == ["MAP", "MANAGE"]
-    assert '<option value="gap" selected>' in body
+    assert re.findall(FN_HEAD, body) == ["MAP", "MANAGE"]
+    assert f'href="{profile_url(system)}?status=gap" aria-current="true">Gap <span class="n">2</span>' in body
     empty = client.get(profile_url(system), {"status": "implemented"}).content.decode()
     assert "No subcategories with this status." in empty
     # an unknown status shows everything
@@ -287,3 +290,52 @@ def test_portfolio_shows_percent_per_function(client, facilitator, ciso, system,
     assert "Support Copilot" in body and "Fraud Scoring" not in body  # archived systems are left out
     assert f'<span class="pct low">{round(200 / 19)}%</span><div class="muted small">2/19 assessed</div>' in body
     assert 'data-figure="' in body
+
+
+# --- grouped, collapsible, counted ------------------------------------------------------------------------------
+
+def test_groups_are_collapsible_with_their_counts(client, owner, ciso, system):
+    services.assessment_update(actor=ciso, assessment=assessment(system, "GOVERN 1.1"), data={"status": S.IMPLEMENTED})
+    services.assessment_update(actor=ciso, assessment=assessment(system, "GOVERN 1.2"), data={"status": S.PARTIAL})
+    services.assessment_update(actor=ciso, assessment=assessment(system, "GOVERN 2.1"), data={"status": S.GAP})
+    services.assessment_update(actor=ciso, assessment=assessment(system, "MAP 1.1"), data={"status": S.NOT_APPLICABLE})
+    client.force_login(owner)
+    body = client.get(profile_url(system)).content.decode()
+    # functions open, categories closed: the page starts as 19 category lines, not 72 rows
+    assert len(re.findall(r'<details class="card flush rmf-function" id="fn-\w+" open>', body)) == 4
+    assert len(re.findall(r'<details class="rmf-category" id="cat-\d+" >', body)) == 19
+    govern = re.search(r'id="counts-fn-GOVERN" >(.*?)</span></span>', body).group(1)
+    assert re.findall(r'(\d+) ([a-z ]+)', govern) == [("1", "implemented"), ("1", "partial"), ("1", "gap"),
+                                                      ("16", "not assessed")]
+    govern_1 = re.search(r'id="counts-cat-govern-1" >(.*?)</span></span>', body).group(1)
+    assert re.findall(r'(\d+) ([a-z ]+)', govern_1) == [("1", "implemented"), ("1", "partial"), ("5", "not assessed")]
+    assert "1 not applicable" in re.search(r'id="counts-fn-MAP" >(.*?)</span></span>', body).group(1)
+    # the filter: a link per status with the system's count (the coverage card's), the current one marked
+    links = re.findall(r'<a class="status-link[^"]*" href="([^"]+)"[^>]*>([^<]+) <span class="n">(\d+)</span>', body)
+    assert [(label.strip(), n) for _, label, n in links] == [
+        ("All", "72"), ("Implemented", "1"), ("Partial", "1"), ("Gap", "1"), ("Not assessed", "68"), ("Not applicable", "1")]
+    assert links[3][0] == f"{profile_url(system)}?status=gap"
+    assert 'aria-current="true">All' in body
+
+
+def test_a_filtered_page_opens_its_groups_and_keeps_the_counts_of_all(client, owner, ciso, system):
+    services.assessment_update(actor=ciso, assessment=assessment(system, "GOVERN 1.1"), data={"status": S.GAP})
+    client.force_login(owner)
+    body = client.get(profile_url(system), {"status": "gap"}).content.decode()
+    assert re.findall(r'<details class="rmf-category" id="cat-\d+" (\w*)>', body) == ["open"]
+    assert 'id="counts-cat-govern-1" ><span class="status-pill gap">1 gap</span><span class="status-pill not_assessed">6 not assessed' in body
+    assert "Only the subcategories with status “Gap” are listed" in body
+
+
+def test_an_inline_edit_updates_the_counts_in_place(client, engineer, system):
+    a = assessment(system, "MEASURE 2.7")
+    client.force_login(engineer)
+    response = client.post(edit_url(a), {"status": "gap"}, headers={
+        **HTMX, "HX-Current-URL": f"http://testserver{profile_url(system)}?status=not_assessed"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert '<span class="group-counts" id="counts-fn-MEASURE" hx-swap-oob="true"><span class="status-pill gap">1 gap</span>' in body
+    assert '<span class="group-counts" id="counts-cat-measure-2" hx-swap-oob="true"><span class="status-pill gap">1 gap' in body
+    assert '<nav class="card status-filter" id="status-filter" aria-label="Show subcategories by status" hx-swap-oob="true">' in body
+    assert f'href="{profile_url(system)}?status=not_assessed" aria-current="true">Not assessed <span class="n">71</span>' in body
+    assert '?status=gap">Gap <span class="n">1</span>' in body
