@@ -1,10 +1,21 @@
 // Draw every Plotly figure the server rendered into a data-figure attribute.
 (function () {
+  // A viewBox of the size the chart was drawn at lets print.css scale the figure to its card's width in print
+  // (Plotly draws at a fixed pixel size and would overflow a narrower printed card).
+  function scalable(el) {
+    el.querySelectorAll("svg.main-svg").forEach(function (svg) {
+      svg.setAttribute("viewBox", "0 0 " + svg.getAttribute("width") + " " + svg.getAttribute("height"));
+    });
+  }
   function draw(root) {
     if (!window.Plotly) return;
     root.querySelectorAll("[data-figure]").forEach(function (el) {
       var fig = JSON.parse(el.getAttribute("data-figure"));
-      window.Plotly.react(el, fig.data, fig.layout, { displayModeBar: false, responsive: true });
+      var first = !el.hasAttribute("data-drawn");
+      window.Plotly.react(el, fig.data, fig.layout, { displayModeBar: false, responsive: true }).then(function () {
+        scalable(el);
+        if (first) el.on("plotly_afterplot", function () { scalable(el); });
+      });
       el.setAttribute("data-drawn", "1");
     });
   }
