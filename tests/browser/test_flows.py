@@ -104,6 +104,7 @@ def test_assessment_edited_inline_updates_coverage_and_chart(page, shot, people,
     plotted_before = page.evaluate("document.querySelector('#coverage-chart').data.map(t => t.x)")
     _mark_window(page)
 
+    page.locator("details.rmf-category summary").first.click()  # categories start folded
     row = page.locator("table.rmf tbody tr").first
     row_id = row.get_attribute("id")
     row.get_by_role("link", name="Edit").click()
