@@ -138,6 +138,10 @@ RAMPART_FIELD_KEY = env("RAMPART_FIELD_KEY", "")
 # A connector credential written env:NAME may only name a variable with this prefix (never SECRET_KEY, DATABASE_URL …)
 RAMPART_CREDENTIAL_ENV_PREFIX = env("RAMPART_CREDENTIAL_ENV_PREFIX", "RAMPART_CONNECTOR_")
 RAMPART_IMPORT_LEASE_SECONDS = env("RAMPART_IMPORT_LEASE_SECONDS", 300, cast=int)
+# The board report's PDF is printed by headless Chromium (governance/dashboard/pdf.py); without it the download says
+# so and the browser's own print still works. Each PDF is bounded by the timeout (seconds).
+RAMPART_CHROMIUM = env("RAMPART_CHROMIUM", "/usr/bin/chromium")
+RAMPART_PDF_TIMEOUT = env_positive("RAMPART_PDF_TIMEOUT", 60)
 # Worker liveness (worker/liveness.py): each worker writes a heartbeat every quarter of this (at most every 15 s);
 # /healthz answers 503 when no worker was seen for this long.
 RAMPART_WORKER_STALE_SECONDS = env_positive("RAMPART_WORKER_STALE_SECONDS", 120)

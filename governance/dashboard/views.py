@@ -5,10 +5,11 @@ import logging
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from governance.dashboard import board, liveness, selectors, trends
+from governance.dashboard import board, liveness, pdf, selectors, trends
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,23 @@ def board_report(request: HttpRequest) -> HttpResponse:
     lessons only for those who may read its after-action report."""
     context = board.board_report(request.user, days=_period(request))
     return render(request, "dashboard/board.html", {**context, "base_template": "base.html", "standalone": False})
+
+
+def board_pdf(request: HttpRequest) -> HttpResponse:
+    """The board report as a PDF file: the same context, rendered as a self-contained document and printed by
+    headless Chromium in this request (bounded by RAMPART_PDF_TIMEOUT); without Chromium, a page that says so."""
+    days = _period(request)
+    context = board.board_report(request.user, days=days)
+    html = render_to_string("dashboard/board.html", {**context, "base_template": "dashboard/standalone.html",
+                                                     "standalone": True, "files": pdf.static_uris()}, request=request)
+    try:
+        data = pdf.html_to_pdf(html)
+    except pdf.PdfUnavailable as exc:
+        return render(request, "dashboard/pdf_unavailable.html", {"reason": str(exc), "days": days}, status=503)
+    response = HttpResponse(data, content_type="application/pdf")
+    name = f"rampart-board-report-{timezone.localdate(context['at']):%Y-%m-%d}.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def _reason(exc: Exception) -> str:

@@ -128,6 +128,7 @@ ROWS: list[Row] = [
     # --- dashboard, accounts -------------------------------------------------------------------------------
     ui("dashboard:home", NONE, "get", EVERYONE, 200),
     ui("dashboard:board", NONE, "get", EVERYONE, 200),
+    ui("dashboard:board-pdf", NONE, "get", EVERYONE, {200, 503}, note="503-without-chromium"),
     ui("accounts:login", NONE, "get", set(), 200, denied=302, anon=200, note="signed-in-users-are-sent-on"),
     ui("accounts:logout", NONE, "post", EVERYONE, 302, anon=302),
     ui("accounts:logout", NONE, "get", set(), 405, denied=405, note="not-on-get"),
