@@ -47,6 +47,8 @@ def world(transactional_db):
         "title": long_name(200, "Exercise"), "scenario": Scenario.objects.get(slug="malicious-pickle-model"),
         "facilitator": boss}, systems=[system])
     tabletop_services.participant_add(actor=boss, exercise=exercise, user=owner, role="player", function="legal")
+    tabletop_services.improvement_add(actor=boss, exercise=exercise, data={  # rated before it becomes a risk
+        "title": long_name(300, "Improvement"), "kind": "risk", "system": system, "owner": owner})
     return {"system": system, "finding": finding, "risk": risk, "exercise": exercise}
 
 
@@ -76,6 +78,8 @@ def test_no_page_scrolls_sideways_with_long_names(browser, live_server, world, w
         assert response.status == 200, (name, response.status)
         page.wait_for_load_state("networkidle")
         assert "_Name_Name_Name_Name" in page.content(), f"{name} does not show a long name"
+        if name == "exercise-report":
+            page.locator("details.promote summary").click()  # the rating form, open
         page.screenshot(path=str(SHOTS / f"narrow-{width}-{name}.png"), full_page=True)
         scroll_width = page.evaluate("document.documentElement.scrollWidth")
         if scroll_width > width:
