@@ -71,3 +71,44 @@ class PostureSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"posture of {self.system_id or 'unassigned'} on {self.day}"
+
+
+class PortfolioDay(models.Model):
+    """The day's portfolio totals of the PostureSnapshot rows (written with them, in the same transaction, by
+    snapshots._write): what the trend charts and month-over-month changes read, one row a day instead of one per
+    system. Sums as the posture page sums its rows: findings over systems and unassigned feeds, risks over systems;
+    `coverage` is rmf.selectors.portfolio_percent of the systems' counts (None: nothing applies anywhere)."""
+
+    day = models.DateField(unique=True)
+    taken_at = models.DateTimeField()
+    backfilled = models.BooleanField(default=False)
+    systems = models.PositiveIntegerField(default=0, help_text="Active systems that day.")
+    open_critical = models.PositiveIntegerField(default=0)
+    open_high = models.PositiveIntegerField(default=0)
+    open_medium = models.PositiveIntegerField(default=0)
+    open_low = models.PositiveIntegerField(default=0)
+    open_info = models.PositiveIntegerField(default=0)
+    past_sla = models.PositiveIntegerField(default=0)
+    remediated_critical = models.PositiveIntegerField(default=0)
+    remediated_high = models.PositiveIntegerField(default=0)
+    remediated_medium = models.PositiveIntegerField(default=0)
+    remediated_low = models.PositiveIntegerField(default=0)
+    remediated_info = models.PositiveIntegerField(default=0)
+    remediated_critical_hours = models.FloatField(default=0)
+    remediated_high_hours = models.FloatField(default=0)
+    remediated_medium_hours = models.FloatField(default=0)
+    remediated_low_hours = models.FloatField(default=0)
+    remediated_info_hours = models.FloatField(default=0)
+    high_risks = models.PositiveIntegerField(default=0)
+    awaiting = models.PositiveIntegerField(default=0)
+    expiring = models.PositiveIntegerField(default=0)
+    accepted_in_force = models.PositiveIntegerField(default=0)
+    never_exercised = models.PositiveIntegerField(default=0)
+    coverage = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Portfolio RMF coverage, %.")
+    coverage_exact = models.FloatField(null=True, blank=True, help_text="The same, unrounded (for the chart).")
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"portfolio on {self.day}"

@@ -35,7 +35,7 @@ from django.db import transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
 from django.utils import timezone
 
-from governance.dashboard.models import SEVERITIES, PostureSnapshot
+from governance.dashboard.models import SEVERITIES, PortfolioDay, PostureSnapshot
 from governance.findings.models import OPEN_STATES, Finding, FindingState, FindingTransition
 from governance.inventory.models import AISystem
 from governance.rmf.models import AssessmentStatus
@@ -126,7 +126,29 @@ def _write(day: date, taken_at: datetime, rows: dict, backfilled: bool) -> int:
     PostureSnapshot.objects.bulk_create(create, batch_size=1000)
     PostureSnapshot.objects.bulk_update(update, FIGURES + ["taken_at", "backfilled"], batch_size=1000)
     PostureSnapshot.objects.filter(pk__in=[s.pk for s in existing.values()]).delete()
+    PortfolioDay.objects.update_or_create(day=day, defaults=portfolio_totals(create + update)
+                                          | {"taken_at": taken_at, "backfilled": backfilled})
     return len(create) + len(update)
+
+
+def portfolio_totals(snaps) -> dict:
+    """The day's PortfolioDay figures from its snapshot rows, summed as the posture page sums its rows."""
+    from governance.rmf.selectors import Coverage, SystemCoverage, portfolio_percent
+
+    systems = [s for s in snaps if s.system_id is not None]
+    every = [f"open_{s}" for s in SEVERITIES] + ["past_sla"] + [f"remediated_{s}" for s in SEVERITIES] + \
+        [f"remediated_{s}_hours" for s in SEVERITIES]
+    out = {name: sum(getattr(s, name) for s in snaps) for name in every}
+    out |= {name: sum(getattr(s, name) for s in systems)
+            for name in ("high_risks", "awaiting", "expiring", "accepted_in_force")}
+    coverages = [SystemCoverage([Coverage("ALL", {"implemented": s.rmf_implemented, "partial": s.rmf_partial,
+                                                  "gap": s.rmf_applicable - s.rmf_implemented - s.rmf_partial})])
+                 for s in systems]
+    ratios = [c.overall.ratio for c in coverages if c.overall.ratio is not None]
+    out |= {"systems": len(systems), "never_exercised": sum(1 for s in systems if not s.exercised),
+            "coverage": portfolio_percent(coverages),
+            "coverage_exact": float(100 * sum(ratios) / len(ratios)) if ratios else None}
+    return out
 
 
 @transaction.atomic

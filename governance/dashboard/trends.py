@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-import plotly.graph_objects as go
-from django.db.models import Avg, Case, Count, F, FloatField, Q, Sum, When
-from django.db.models.functions import Cast
 from django.utils import timezone
 
-from governance.dashboard.models import SEVERITIES, PostureSnapshot
+from governance.dashboard.models import SEVERITIES, PortfolioDay
 from governance.findings.models import Severity
-from governance.rmf.selectors import Coverage, SystemCoverage, portfolio_percent
 
 RANGES = (30, 90, 365)
 DEFAULT_RANGE = 90
@@ -31,20 +27,13 @@ def _now_values(figures: dict) -> dict:
 
 
 def _snapshot_values(day: date) -> dict | None:
-    """The KPI cards' figures from the snapshots of `day` (None: no snapshot that day). Summed like the page sums
-    its rows: findings over systems and unassigned feeds, the rest over systems; coverage the mean of systems."""
-    rows = list(PostureSnapshot.objects.filter(day=day).values_list(
-        "system_id", "open_critical", "open_high", "past_sla", "high_risks", "awaiting", "expiring", "exercised",
-        "rmf_implemented", "rmf_partial", "rmf_applicable"))
-    if not rows:
+    """The KPI cards' figures from the snapshot of `day` (its PortfolioDay row; None: no snapshot that day)."""
+    p = PortfolioDay.objects.filter(day=day).first()
+    if p is None:
         return None
-    systems = [r for r in rows if r[0] is not None]
-    coverages = [SystemCoverage([Coverage("ALL", {"implemented": r[8], "partial": r[9], "gap": r[10] - r[8] - r[9]})])
-                 for r in systems]
-    return {"active_systems": len(systems), "critical_high": sum(r[1] + r[2] for r in rows),
-            "past_sla": sum(r[3] for r in rows), "high_risks": sum(r[4] for r in systems),
-            "awaiting": sum(r[5] for r in systems), "expiring": sum(r[6] for r in systems),
-            "coverage": portfolio_percent(coverages), "never_exercised": sum(1 for r in systems if not r[7])}
+    return {"active_systems": p.systems, "critical_high": p.open_critical + p.open_high, "past_sla": p.past_sla,
+            "high_risks": p.high_risks, "awaiting": p.awaiting, "expiring": p.expiring, "coverage": p.coverage,
+            "never_exercised": p.never_exercised}
 
 
 def month_over_month(at: datetime | None = None, figures: dict | None = None) -> dict[str, dict]:
@@ -70,20 +59,9 @@ def month_over_month(at: datetime | None = None, figures: dict | None = None) ->
 
 # ---- trend charts -------------------------------------------------------------------------------------------
 
-def _ratio():
-    """A system's coverage as a fraction (None when nothing applies): averaged per day, the portfolio's figure."""
-    return Case(When(rmf_applicable__gt=0, then=Cast(2 * F("rmf_implemented") + F("rmf_partial"), FloatField())
-                     / Cast(2 * F("rmf_applicable"), FloatField())), default=None, output_field=FloatField())
-
-
-def daily(first: date, last: date) -> dict[date, dict]:
-    """{day: portfolio sums} for the days first..last that have snapshots, in one grouped query."""
-    sums = [f"open_{s}" for s in SEVERITIES] + ["past_sla", "high_risks", "accepted_in_force"] + \
-        [f"remediated_{s}" for s in SEVERITIES] + [f"remediated_{s}_hours" for s in SEVERITIES]
-    rows = (PostureSnapshot.objects.filter(day__range=(first, last)).values("day")
-            .annotate(**{name: Sum(name) for name in sums}, coverage=Avg(_ratio(), filter=Q(system__isnull=False)),
-                      systems=Count("system_id")).order_by("day"))
-    return {r["day"]: r for r in rows}
+def daily(first: date, last: date) -> dict[date, PortfolioDay]:
+    """{day: the portfolio's totals} for the days first..last that have snapshots (one row a day)."""
+    return {p.day: p for p in PortfolioDay.objects.filter(day__range=(first, last))}
 
 
 def series(at: datetime, days: int) -> dict:
@@ -94,9 +72,9 @@ def series(at: datetime, days: int) -> dict:
     shown = [d for d in sorted(by_day) if d >= first]
     out: dict = {"days": shown, "open": {}, "mttr": {}}
     for sev in SEVERITIES:
-        out["open"][sev] = [by_day[d][f"open_{sev}"] for d in shown]
-    open_total = [sum(by_day[d][f"open_{s}"] for s in SEVERITIES) for d in shown]
-    out["within_sla"] = [round(100 * (n - by_day[d]["past_sla"]) / n, 1) if n else None
+        out["open"][sev] = [getattr(by_day[d], f"open_{sev}") for d in shown]
+    open_total = [sum(getattr(by_day[d], f"open_{s}") for s in SEVERITIES) for d in shown]
+    out["within_sla"] = [round(100 * (n - by_day[d].past_sla) / n, 1) if n else None
                          for d, n in zip(shown, open_total)]
     for sev in SEVERITIES:
         values = []
@@ -105,27 +83,27 @@ def series(at: datetime, days: int) -> dict:
             for k in range(MTTR_WINDOW_DAYS):
                 row = by_day.get(d - timedelta(days=k))
                 if row:
-                    n, hours = n + row[f"remediated_{sev}"], hours + row[f"remediated_{sev}_hours"]
+                    n, hours = n + getattr(row, f"remediated_{sev}"), hours + getattr(row, f"remediated_{sev}_hours")
             values.append(round(hours / n / 24, 1) if n else None)
         out["mttr"][sev] = values
-    out["high_risks"] = [by_day[d]["high_risks"] for d in shown]
-    out["accepted_in_force"] = [by_day[d]["accepted_in_force"] for d in shown]
-    out["coverage"] = [None if by_day[d]["coverage"] is None else round(100 * by_day[d]["coverage"], 1)
+    out["high_risks"] = [by_day[d].high_risks for d in shown]
+    out["accepted_in_force"] = [by_day[d].accepted_in_force for d in shown]
+    out["coverage"] = [None if by_day[d].coverage_exact is None else round(by_day[d].coverage_exact, 1)
                        for d in shown]
     return out
 
 
 def _line_chart(x, lines: list[tuple[str, list, str]], *, axis: str, percent: bool = False) -> str:
-    from governance.dashboard.selectors import chart_style
+    from governance.dashboard.selectors import chart_layout, figure_json
 
-    fig = go.Figure()
-    for name, values, colour in lines:
-        fig.add_scatter(x=x, y=values, name=name, mode="lines+markers" if len(x) < 40 else "lines",
-                        line=dict(color=colour, width=2), connectgaps=False,
-                        hovertemplate="%{x|%Y-%m-%d}: %{y}" + ("%" if percent else "") + f" {name.lower()}<extra></extra>")
-    chart_style(fig, height=260, xaxis=dict(gridcolor="#e6e9ee", type="date"),
-                yaxis=dict(gridcolor="#e6e9ee", title=axis, rangemode="tozero", **({"range": [0, 100]} if percent else {})))
-    return fig.to_json()
+    unit = "%" if percent else ""
+    traces = [{"type": "scatter", "x": x, "y": values, "name": name, "mode": "lines+markers" if len(x) < 40 else "lines",
+               "line": {"color": colour, "width": 2}, "connectgaps": False,
+               "hovertemplate": "%{x|%Y-%m-%d}: %{y}" + unit + f" {name.lower()}<extra></extra>"}
+              for name, values, colour in lines]
+    yaxis = {"gridcolor": "#e6e9ee", "title": {"text": axis}, "rangemode": "tozero"}
+    return figure_json(traces, chart_layout(height=260, xaxis={"gridcolor": "#e6e9ee", "type": "date"},
+                                            yaxis=yaxis | ({"range": [0, 100]} if percent else {})))
 
 
 def trend_figures(at: datetime, days: int) -> dict:

@@ -18,7 +18,9 @@ def home(request: HttpRequest) -> HttpResponse:
     days = trends.parse_range(request.GET.get("range"))
     if request.htmx and "range" in request.GET:  # the range switch redraws the trends only
         return render(request, "dashboard/home.html#trends", {"trends": trends.trend_figures(timezone.now(), days)})
-    figures = selectors.posture()
+    show_all = request.GET.get("all") == "1"
+    figures = selectors.posture(show_all=show_all)
+    figures["show_all"] = show_all
     figures["mom"] = trends.month_over_month(figures["at"], figures)
     figures["trends"] = trends.trend_figures(figures["at"], days)
     return render(request, "dashboard/home.html", figures)

@@ -16,9 +16,10 @@ from tests.conftest import system_data
 from tests.risks.conftest import accept, make_finding, rated
 
 pytestmark = pytest.mark.django_db
-POSTURE_QUERIES = 18  # session, user, matrix, systems, findings, risks, expiring, function codes, RMF, exercises,
+POSTURE_QUERIES = 19  # session, user, matrix, systems, findings, risks, expiring, function codes, RMF, exercises,
 #                       heat map risks, latest changes, role names, 2 permission lookups, snapshots a month ago,
-#                       trend series, sign-offs waiting (sidebar)
+#                       trend series, sign-offs waiting (sidebar), RMF coverage pooled per system (split by
+#                       function for the charted systems only)
 
 
 def _grow(ciso, owner, engineer, n: int) -> None:
@@ -52,3 +53,20 @@ def test_posture_query_count_is_pinned_and_constant(client, ciso, owner, enginee
     assert AISystem.objects.active().count() == 30
     many = _count(client, django_assert_max_num_queries)
     assert few == many == POSTURE_QUERIES
+
+
+def test_the_table_and_charts_show_the_first_systems_and_every_figure_counts_all(client, ciso, owner, engineer,
+                                                                                 django_assert_max_num_queries):
+    from governance.dashboard.selectors import TOP_SYSTEMS
+
+    get_matrix()
+    client.force_login(ciso)
+    _grow(ciso, owner, engineer, TOP_SYSTEMS + 2)
+    page = client.get(reverse("dashboard:home"))
+    assert len(page.context["top_rows"]) == TOP_SYSTEMS and page.context["hidden_systems"] == 2
+    assert page.context["critical_high_findings"] == 2 * (TOP_SYSTEMS + 2)  # the figures count every system
+    assert b"2 more are counted in every figure above" in page.content
+    with django_assert_max_num_queries(POSTURE_QUERIES):
+        every = client.get(reverse("dashboard:home"), {"all": "1"})
+    assert len(every.context["top_rows"]) == TOP_SYSTEMS + 2 and every.context["hidden_systems"] == 0
+    assert b"Show the systems that need attention first" in every.content

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from governance.dashboard import selectors
-from governance.dashboard.models import PostureSnapshot
+from governance.dashboard.models import PortfolioDay, PostureSnapshot
 from governance.dashboard.snapshots import FIGURES, day_bounds, live_figures, snapshot_take, snapshots_backfill
 from governance.findings.models import Finding, FindingState, FindingTransition
 from governance.inventory import services as inventory_services
@@ -39,6 +39,11 @@ def test_snapshot_matches_the_posture_page(ciso, owner, engineer, system, other_
     assert sum(s.high_risks for s in snaps) == page["high_risks"] == 1
     assert sum(s.accepted_in_force for s in snaps) == Risk.objects.accepted_in_force(now).count() == 1
     assert sum(s.expiring for s in snaps) == page["expiring"]
+    day = PortfolioDay.objects.get(day=timezone.localdate(now))  # the day's totals, written with the rows
+    assert (day.open_critical + day.open_high, day.past_sla, day.high_risks, day.awaiting, day.expiring,
+            day.coverage, day.systems, day.never_exercised) == (
+        page["critical_high_findings"], page["breached"], page["high_risks"], page["awaiting"], page["expiring"],
+        page["avg_coverage"], page["system_count"], page["never_exercised"])
     assert portfolio_percent([SystemCoverage([Coverage("ALL", {
         "implemented": s.rmf_implemented, "partial": s.rmf_partial,
         "gap": s.rmf_applicable - s.rmf_implemented - s.rmf_partial})]) for s in snaps]) == page["avg_coverage"]
