@@ -92,6 +92,7 @@ def test_page_shows_the_posture_figures_escaped(scenario_world, client, ciso):
     board = client.get(reverse("dashboard:board")).content.decode()
     posture = client.get(reverse("dashboard:home")).content.decode()
     assert _kpis(board) == _kpis(posture) and len(_kpis(board)) == 8
+    assert f'href="{reverse("dashboard:board")}"' in posture  # the posture page leads to it
     assert w["unaccepted"].ref in board and w["expiring"].ref in board and "Other-Owner" in board
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in board and "<script>alert(1)" not in board
     assert "Spring leak drill" not in board
