@@ -1,7 +1,6 @@
 """The CISO's posture: a fixed number of queries across the whole portfolio."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -15,7 +14,7 @@ from django.utils import timezone
 from governance.audit.models import AuditEvent
 from governance.findings.models import Finding, Severity
 from governance.inventory.models import AISystem, RiskTier
-from governance.risks.charts import heatmap_json
+from governance.risks.charts import heatmap_json, plotly_template
 from governance.risks.matrix import get_matrix
 from governance.risks.models import Decision, Risk
 from governance.risks.selectors import EXPIRY_WINDOW_DAYS, heat_counts
@@ -196,15 +195,9 @@ def findings_figure_json(table: list[SystemRow]) -> str:
                                           yaxis={"autorange": "reversed", "automargin": True}))
 
 
-@functools.cache
-def _template() -> dict:
-    """Plotly's default template, as go.Figure would embed it (built once: it is the same for every chart)."""
-    return pio.templates[pio.templates.default].to_plotly_json()
-
-
 def chart_layout(*, height: int, **layout) -> dict:
     """The posture page's chart look: Plotly's default template, transparent, the page's font, the legend below."""
-    return {"template": _template(), "height": height, "margin": {"l": 10, "r": 10, "t": 10, "b": 60},
+    return {"template": plotly_template(), "height": height, "margin": {"l": 10, "r": 10, "t": 10, "b": 60},
             "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
             "legend": {"orientation": "h", "y": 0, "yref": "container", "yanchor": "bottom"},
             "font": {"family": "Inter, system-ui, sans-serif", "size": 12, "color": "#243042"}, **layout}

@@ -76,14 +76,20 @@ def series(at: datetime, days: int) -> dict:
     open_total = [sum(getattr(by_day[d], f"open_{s}") for s in SEVERITIES) for d in shown]
     out["within_sla"] = [round(100 * (n - by_day[d].past_sla) / n, 1) if n else None
                          for d, n in zip(shown, open_total)]
-    for sev in SEVERITIES:
+    start = last - timedelta(days=days - 1 + MTTR_WINDOW_DAYS)
+    calendar = [start + timedelta(days=k) for k in range((last - start).days + 1)]
+    position = {d: k for k, d in enumerate(calendar)}
+    for sev in SEVERITIES:  # sums over the window from running totals over every calendar day
+        n_total, h_total = [0], [0.0]
+        for d in calendar:
+            row = by_day.get(d)
+            n_total.append(n_total[-1] + (getattr(row, f"remediated_{sev}") if row else 0))
+            h_total.append(h_total[-1] + (getattr(row, f"remediated_{sev}_hours") if row else 0.0))
         values = []
         for d in shown:
-            n = hours = 0
-            for k in range(MTTR_WINDOW_DAYS):
-                row = by_day.get(d - timedelta(days=k))
-                if row:
-                    n, hours = n + getattr(row, f"remediated_{sev}"), hours + getattr(row, f"remediated_{sev}_hours")
+            end = position[d] + 1
+            n = n_total[end] - n_total[end - MTTR_WINDOW_DAYS]
+            hours = h_total[end] - h_total[end - MTTR_WINDOW_DAYS]
             values.append(round(hours / n / 24, 1) if n else None)
         out["mttr"][sev] = values
     out["high_risks"] = [by_day[d].high_risks for d in shown]

@@ -102,3 +102,19 @@ def test_the_kpi_cards_show_the_change_since_a_month_ago(client, ciso, system):
     assert 'class="mom worse"' in card and "+1 since" in card and "worse" in card
     assert html.count('class="mom"') >= 1  # unchanged figures: neither better nor worse ("= same as a month ago")
     assert "= same as a month ago" in html
+
+
+def test_mean_time_to_remediate_is_over_the_30_days_up_to_each_day(system):
+    from governance.dashboard.models import PortfolioDay
+
+    today = timezone.localdate()
+    now = timezone.now()
+    for back, n, hours in ((40, 2, 48.0), (5, 1, 240.0), (0, 1, 96.0)):  # as snapshots._write stores the day's sums
+        PortfolioDay.objects.create(day=today - timedelta(days=back), taken_at=now, remediated_critical=n,
+                                    remediated_critical_hours=hours)
+    month = trends.series(now, 30)
+    assert month["days"] == [today - timedelta(days=5), today]
+    assert month["mttr"]["critical"] == [10.0, 7.0]  # (240 + 96) h / 2 findings / 24
+    assert month["mttr"]["high"] == [None, None]  # nothing remediated: no mean
+    quarter = trends.series(now, 90)
+    assert quarter["mttr"]["critical"] == [1.0, 10.0, 7.0]  # day -40 is 35 days before day -5: outside its window
