@@ -44,8 +44,11 @@ def feed_version(exercise_id: int, participant: Participant | None = None) -> st
     if participant is not None and participant.role == ParticipantRole.PLAYER:
         row = qs.annotate(mine=_latest(Response, "id", participant=participant)).values("state", "release", "mine").first()
     else:
+        people = Subquery(Participant.objects.filter(exercise=OuterRef("pk")).values("exercise")
+                          .annotate(n=Count("id")).values("n")[:1])
         row = qs.annotate(response=_latest(Response, "id"), score=_latest(Score, "scored_at"), gap=_latest(VisibilityGap, "id"),
-                          obs=_latest(Observation, "id")).values("state", "release", "response", "score", "gap", "obs").first()
+                          obs=_latest(Observation, "id"), people=people).values(
+            "state", "release", "response", "score", "gap", "obs", "people").first()
     if row is None:
         return ""
     return ".".join(str(v or 0) for v in row.values())

@@ -228,3 +228,14 @@ def test_objective_scores_count_only_rated_actions_and_say_how_many(exercise, fa
     assert f"(2 of {report.totals['actions']} actions rated)" in body
     md = report_md.render(report)
     assert f"| 75% | 2 of {len(actions)} |" in md and "| not scored | 0 of" in md
+
+
+def test_the_console_feed_refreshes_its_people_count_after_an_addition(exercise, facilitator):
+    from governance.tabletop import selectors
+
+    before = selectors.feed_version(exercise.pk)
+    client_for(facilitator).post(url("participant-add", exercise),
+                                 {"user": make_user("p@example.com", None).pk, "role": "observer"}, **HTMX)
+    assert selectors.feed_version(exercise.pk) != before  # the next poll re-renders the KPIs ("5 people")
+    feed = client_for(facilitator).get(url("console", exercise), {"partial": "feed", "v": before}, **HTMX)
+    assert feed.status_code == 200 and '<div class="kpi-value">5</div><div class="kpi-label">people</div>' in feed.content.decode()
