@@ -114,38 +114,26 @@ def status_counts(counts: dict[str, int]) -> list[tuple[str, str, int]]:
     return [(s.value, s.label, counts[s]) for s in STATUS_ORDER if counts.get(s)]
 
 
+class _CountedByStatus:
+    counts: dict[str, int]
+
+    @property
+    def count_list(self) -> list[tuple[str, str, int]]:
+        return status_counts(self.counts)
+
+
 @dataclass
-class CategoryGroup:
+class CategoryGroup(_CountedByStatus):
     category: object
     assessments: list  # the rows shown: those with the chosen status, or all
     counts: dict[str, int] = field(default_factory=dict)  # every row of the category, by status
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def count_list(self) -> list[tuple[str, str, int]]:
-        return status_counts(self.counts)
-
 
 @dataclass
-class FunctionGroup:
+class FunctionGroup(_CountedByStatus):
     function: object
     categories: list[CategoryGroup]
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def shown(self) -> int:
-        return sum(len(c.assessments) for c in self.categories)
-
-    @property
-    def count_list(self) -> list[tuple[str, str, int]]:
-        return status_counts(self.counts)
+    counts: dict[str, int] = field(default_factory=dict)  # every row of the function, by status
 
 
 def profile(system, status: str = "") -> list[FunctionGroup]:
