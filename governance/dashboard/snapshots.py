@@ -217,7 +217,8 @@ def _finding_series(span: _Days) -> dict:
                                           .iterator(chunk_size=20000)):
         moves_of[fid].append((at, from_state, to_state))
     findings = (Finding.objects.filter(first_seen__lt=span.moments[-1])
-                .values_list("id", "system_id", "severity", "first_seen", "sla_due", "state").iterator(chunk_size=20000))
+                .values_list("id", "system_id", "severity", "first_seen", "sla_due", "state")
+                .iterator(chunk_size=20000))
     for fid, system_id, severity, first_seen, sla_due, state in findings:
         moves = moves_of.pop(fid, [])
         for start, end in _open_intervals(first_seen, state, moves):

@@ -100,10 +100,12 @@ def series(at: datetime, days: int) -> dict:
 
 
 def _line_chart(x, lines: list[tuple[str, list, str]], *, axis: str, percent: bool = False) -> str:
-    from governance.dashboard.selectors import chart_layout, figure_json
+    from governance.dashboard.selectors import chart_layout
+    from governance.plotting import figure_json
 
     unit = "%" if percent else ""
-    traces = [{"type": "scatter", "x": x, "y": values, "name": name, "mode": "lines+markers" if len(x) < 40 else "lines",
+    mode = "lines+markers" if len(x) < 40 else "lines"
+    traces = [{"type": "scatter", "x": x, "y": values, "name": name, "mode": mode,
                "line": {"color": colour, "width": 2}, "connectgaps": False,
                "hovertemplate": "%{x|%Y-%m-%d}: %{y}" + unit + f" {name.lower()}<extra></extra>"}
               for name, values, colour in lines]

@@ -1,20 +1,13 @@
 """The register's heat map: inherent vs residual positions on the matrix, built on the server, sent as JSON."""
 from __future__ import annotations
 
-import functools
-
-import plotly.io as pio
+from governance.plotting import figure_json
 
 from governance.risks.models import RiskMatrix
 
 MAX_REFS_IN_HOVER = 12
 DOMAINS = ([0.0, 0.44], [0.56, 1.0])  # the two grids' widths, as make_subplots(cols=2, horizontal_spacing=0.12)
 
-
-@functools.cache
-def plotly_template() -> dict:
-    """Plotly's default template, as go.Figure embeds it in every figure (built once)."""
-    return pio.templates[pio.templates.default].to_plotly_json()
 
 
 def _pale(colour: str, keep: float = 0.28) -> str:
@@ -48,9 +41,8 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
     # a clipped label; full labels on hover (and in the matrix settings).
     x = [str(j) for j in range(1, cols + 1)]
     y = [f"{i} {_clip(label)}" for i, label in enumerate(matrix.likelihood_labels, start=1)]
-    # Two grids side by side, as make_subplots(rows=1, cols=2, horizontal_spacing=0.12) lays them out, written as
-    # plain Plotly properties: building it through make_subplots and validating every property took ~30 ms a chart
-    # (bench/posture.py); the dicts hold the same properties.
+    # Two grids side by side, as make_subplots(rows=1, cols=2, horizontal_spacing=0.12) lays them out, in plain
+    # Plotly properties (governance/plotting.py: make_subplots and its validation took 30-60 ms a chart).
     traces, annotations = [], []
     for col, side in enumerate(("inherent", "residual"), start=1):
         z, text, hover = [], [], []
@@ -73,14 +65,16 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
             "type": "heatmap", "z": z, "x": x, "y": y, "zmin": 0, "zmax": bands, "colorscale": colorscale,
             "showscale": False, "xgap": 3, "ygap": 3, "text": text, "texttemplate": "%{text}",
             "textfont": {"size": 15, "color": "#101828"}, "customdata": hover,
-            "hovertemplate": "Likelihood %{y} × impact %{x}<br>%{customdata" + ("[0]" if link else "") + "}<extra></extra>",
+            "hovertemplate": ("Likelihood %{y} × impact %{x}<br>%{customdata" + ("[0]" if link else "")
+                              + "}<extra></extra>"),
             "name": side, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
         })
-        annotations.append({"text": side.title(), "x": sum(DOMAINS[col - 1]) / 2, "xref": "paper", "y": 1.0, "yref": "paper", "xanchor": "center", "yanchor": "bottom",
+        annotations.append({"text": side.title(), "x": sum(DOMAINS[col - 1]) / 2, "xref": "paper", "y": 1.0,
+                            "yref": "paper", "xanchor": "center", "yanchor": "bottom",
                             "showarrow": False, "font": {"size": 16}})
     axis_x = {"title": {"text": f"Impact (1–{cols})"}, "side": "bottom", "tickangle": 0, "fixedrange": True}
     layout = {
-        "template": plotly_template(), "height": 330, "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+        "height": 330, "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
         "font": {"family": "Inter, system-ui, sans-serif", "size": 11, "color": "#243042"}, "annotations": annotations,
         "xaxis": {**axis_x, "anchor": "y", "domain": DOMAINS[0]},
@@ -89,4 +83,4 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
         # the rows are the same likelihoods: labelled once, on the left (the right grid's labels overlapped the left)
         "yaxis2": {"fixedrange": True, "showticklabels": False, "anchor": "x2", "domain": [0.0, 1.0]},
     }
-    return pio.to_json({"data": traces, "layout": layout}, validate=False)
+    return figure_json(traces, layout)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from governance.plotting import figure_json
 from governance.rmf.models import AssessmentStatus as S
 
 STATUS_COLOURS = {
@@ -52,14 +53,14 @@ def portfolio_heatmap_json(systems, coverage_map, functions) -> str:
     columns = [*functions, "SYSTEM"]
     z = [[(coverage_map[s.pk].get(f).percent if coverage_map[s.pk].get(f) else None) for f in functions]
          + [coverage_map[s.pk].percent] for s in systems]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=columns, y=_labels(systems), zmin=0, zmax=100,
-        colorscale=[[0, "#d64545"], [0.5, "#f2b134"], [1, "#1f9d55"]],
-        text=[[_pct(v) for v in row] for row in z], texttemplate="%{text}", hoverongaps=False,
-        hovertemplate="%{y} · %{x}: %{text} covered<extra></extra>", colorbar=dict(title="coverage %"),
-    ))
-    fig.update_layout(**{**LAYOUT, "height": max(220, 36 * len(systems) + 80), "barmode": None,
-                         "margin": dict(l=200, r=20, t=10, b=30)})
-    fig.update_yaxes(autorange="reversed", ticksuffix="  ")  # a gap between system names and cells
-    fig.update_xaxes(title=None, side="top")
-    return fig.to_json()
+    # plain Plotly properties (governance/plotting.py; ~20 ms → ~1 ms for 25 systems)
+    heatmap = {"type": "heatmap", "z": z, "x": columns, "y": _labels(systems), "zmin": 0, "zmax": 100,
+               "colorscale": [[0, "#d64545"], [0.5, "#f2b134"], [1, "#1f9d55"]],
+               "text": [[_pct(v) for v in row] for row in z], "texttemplate": "%{text}", "hoverongaps": False,
+               "hovertemplate": "%{y} · %{x}: %{text} covered<extra></extra>",
+               "colorbar": {"title": {"text": "coverage %"}}}
+    layout = {**{k: v for k, v in LAYOUT.items() if k != "barmode"},
+              "height": max(220, 36 * len(systems) + 80), "margin": {"l": 200, "r": 20, "t": 10, "b": 30},
+              "yaxis": {"autorange": "reversed", "ticksuffix": "  "},  # a gap between system names and cells
+              "xaxis": {**LAYOUT["xaxis"], "side": "top"}}
+    return figure_json([heatmap], layout)

@@ -156,7 +156,8 @@ def test_backfill_is_idempotent_and_keeps_live_days(history):
     first = snapshots_backfill(first=days[0], last=days[9])
     again = snapshots_backfill(first=days[0], last=days[9])
     assert first == again
-    assert PostureSnapshot.objects.filter(day__range=(days[0], days[9])).count() == 9 + 5 + 8 + 2  # system D0-D8, other D0-D4, unassigned D1-D8, D9 live
+    # system D0-D8, other D0-D4, unassigned D1-D8, and D9 live (system and unassigned)
+    assert PostureSnapshot.objects.filter(day__range=(days[0], days[9])).count() == 9 + 5 + 8 + 2
     kept = PostureSnapshot.objects.get(pk=live.pk)
     assert not kept.backfilled and kept.taken_at == live.taken_at
 
@@ -180,3 +181,11 @@ def test_a_second_system_made_later_counts_from_its_creation(ciso, owner, system
     snapshots_backfill(first=today - timedelta(days=4), last=today - timedelta(days=1))
     per_day = [PostureSnapshot.objects.filter(day=today - timedelta(days=i)).count() for i in (4, 3, 2, 1)]
     assert per_day == [1, 1, 2, 2]
+
+
+def test_the_beat_task_takes_todays_snapshot(system):
+    from worker.tasks import posture_snapshot
+
+    make_finding(system, severity="high")
+    assert posture_snapshot() == posture_snapshot() == 1  # the same day again: the row is updated
+    assert PostureSnapshot.objects.get(day=timezone.localdate()).open_high == 1
