@@ -156,8 +156,8 @@ def posture(at: datetime | None = None, *, show_all: bool = False) -> dict:
         "hidden_systems": len(table) - len(top),
         "unassigned": unassigned if unassigned.findings else None,
         "findings_figure": findings_figure_json(charted) if charted else None,
-        "coverage_figure": (portfolio_heatmap_json([r.system for r in top], coverage_map, [c.function for c in codes])
-                            if systems else None),
+        "coverage_figure": (portfolio_heatmap_json([r.system for r in top], coverage_map, [c.function for c in codes],
+                                                   link=profile_link) if systems else None),
         "risk_cells": (cells := heat_counts(open_risks)),
         "risk_figure": heatmap_json(matrix, cells, link=matrix_link) if open_risks else None,
         "recent": AuditEvent.objects.by_people().order_by("-seq")[:8],  # what people decided and changed
@@ -174,6 +174,11 @@ def queue_link(base: str | None = None, **filters) -> str:
 def matrix_link(side: str, likelihood: int, impact: int) -> str:
     """The risk register filtered to one matrix cell: the risks the posture page's matrix counts there."""
     return f"{reverse('risks:list')}?{urlencode({'cell': f'{side}-{likelihood}-{impact}'})}"
+
+
+def profile_link(system, function: str | None) -> str:
+    """A system's RMF profile, at the function's section: the assessments a coverage cell is computed from."""
+    return reverse("rmf:profile", args=[system.slug]) + (f"#fn-{function.lower()}" if function else "#coverage-card")
 
 
 def unique_labels(rows) -> list[str]:

@@ -48,8 +48,10 @@ def _labels(systems) -> list[str]:
     return [f"{s.name} ({s.slug})" if names.count(s.name) > 1 else s.name for s in systems]
 
 
-def portfolio_heatmap_json(systems, coverage_map, functions) -> str:
-    """Systems × functions, and the system's pooled figure in the last column ("n/a" cells stay blank)."""
+def portfolio_heatmap_json(systems, coverage_map, functions, link=None) -> str:
+    """Systems × functions, and the system's pooled figure in the last column ("n/a" cells stay blank).
+    `link(system, function code or None for the pooled column)`, when given, is each cell's customdata: the list
+    behind it (static/js/chart-links.js opens it on a click)."""
     columns = [*functions, "SYSTEM"]
     z = [[(coverage_map[s.pk].get(f).percent if coverage_map[s.pk].get(f) else None) for f in functions]
          + [coverage_map[s.pk].percent] for s in systems]
@@ -59,6 +61,8 @@ def portfolio_heatmap_json(systems, coverage_map, functions) -> str:
                "text": [[_pct(v) for v in row] for row in z], "texttemplate": "%{text}", "hoverongaps": False,
                "hovertemplate": "%{y} · %{x}: %{text} covered<extra></extra>",
                "colorbar": {"title": {"text": "coverage %"}}}
+    if link:
+        heatmap["customdata"] = [[link(s, f) for f in functions] + [link(s, None)] for s in systems]
     layout = {**{k: v for k, v in LAYOUT.items() if k != "barmode"},
               "height": max(220, 36 * len(systems) + 80), "margin": {"l": 200, "r": 20, "t": 10, "b": 30},
               "yaxis": {"autorange": "reversed", "ticksuffix": "  "},  # a gap between system names and cells

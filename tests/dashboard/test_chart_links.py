@@ -84,3 +84,25 @@ def test_the_cell_filter_is_shown_and_ignored_when_malformed(client, ciso, portf
     everything = _total(client, reverse("risks:list"))
     for bad in ("residual-x-4", "sideways-1-1", "residual-4", "<script>"):
         assert _total(client, f"{reverse('risks:list')}?cell={bad}") == everything
+
+
+def test_every_coverage_cell_opens_the_profile_it_is_computed_from(client, ciso, portfolio, system):
+    from governance.rmf.models import AssessmentStatus, RmfAssessment
+
+    ids = list(RmfAssessment.objects.filter(system=system).order_by("pk").values_list("pk", flat=True))
+    RmfAssessment.objects.filter(pk__in=ids[:20]).update(status=AssessmentStatus.IMPLEMENTED)
+    RmfAssessment.objects.filter(pk__in=ids[20:30]).update(status=AssessmentStatus.PARTIAL)
+    RmfAssessment.objects.filter(pk__in=ids[30:35]).update(status=AssessmentStatus.NOT_APPLICABLE)
+    client.force_login(ciso)
+    figure = json.loads(client.get(reverse("dashboard:home")).context["coverage_figure"])
+    (heatmap,) = figure["data"]
+    checked = 0
+    for name, z_row, links in zip(heatmap["y"], heatmap["z"], heatmap["customdata"]):
+        for column, value, url in zip(heatmap["x"], z_row, links):
+            path, _, anchor = url.partition("#")
+            coverage = client.get(path).context["coverage"]
+            shown = coverage.percent if column == "SYSTEM" else coverage.get(column).percent
+            assert shown == value, (name, column, url)
+            assert anchor == ("coverage-card" if column == "SYSTEM" else f"fn-{column.lower()}")
+            checked += 1
+    assert checked == 2 * 5 and any(v not in (0, None) for row in heatmap["z"] for v in row)
