@@ -109,6 +109,22 @@ def test_gate_only_token_reads_the_gate(engineer, system):
     assert response.json()["decision"] in ("go", "no-go")
 
 
+# What a CI job holding a gate token reads: the gate, and the product owner's release sign-offs it may require.
+GATE_READS = {("api-system-gate", "GET"), ("api-system-signoffs", "GET"), ("api-system-signoff-latest", "GET")}
+
+
+def test_gate_only_token_reads_the_release_sign_offs_but_cannot_sign(engineer, owner, system):
+    from governance.risks.services import release_signoff_record
+
+    release_signoff_record(actor=owner, system=system, release="v1", verdict="no-go", justification="Pen test due.")
+    gate = scoped(owner, Scope.GATE)
+    latest = gate.get(reverse("api-system-signoff-latest", args=[system.slug]), {"release": "v1"})
+    assert latest.status_code == 200 and latest.json()["verdict"] == "no-go"
+    signing = gate.post(reverse("api-system-signoffs", args=[system.slug]),
+                        {"release": "v2", "verdict": "no-go", "justification": "x"}, format="json")
+    assert_refused_for_scope(signing, Scope.WRITE)
+
+
 def test_gate_only_token_is_refused_everywhere_else(engineer, system):
     """Every other /api/ route and method (found by walking the resolver) answers 403 naming the scope it needs, and
     nothing is written."""
@@ -116,7 +132,7 @@ def test_gate_only_token_is_refused_everywhere_else(engineer, system):
     events, wrong, tried = AuditEvent.objects.count(), {}, 0
     for name, p, _ in api_routes():
         for method in sorted(view_methods(p) | {"OPTIONS"}):
-            if (name, method) == ("api-system-gate", "GET"):
+            if (name, method) in GATE_READS:
                 continue
             response = send(gate, method, url_of(name, p))
             needed = scopes.needed_scopes(name, method)
