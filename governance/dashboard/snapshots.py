@@ -126,8 +126,11 @@ def _write(day: date, taken_at: datetime, rows: dict, backfilled: bool) -> int:
     PostureSnapshot.objects.bulk_create(create, batch_size=1000)
     PostureSnapshot.objects.bulk_update(update, FIGURES + ["taken_at", "backfilled"], batch_size=1000)
     PostureSnapshot.objects.filter(pk__in=[s.pk for s in existing.values()]).delete()
-    PortfolioDay.objects.update_or_create(day=day, defaults=portfolio_totals(create + update)
-                                          | {"taken_at": taken_at, "backfilled": backfilled})
+    if create or update:  # a day with no portfolio at all (before the first system or feed) has no snapshot
+        PortfolioDay.objects.update_or_create(day=day, defaults=portfolio_totals(create + update)
+                                              | {"taken_at": taken_at, "backfilled": backfilled})
+    else:
+        PortfolioDay.objects.filter(day=day).delete()
     return len(create) + len(update)
 
 

@@ -189,3 +189,10 @@ def test_the_beat_task_takes_todays_snapshot(system):
     make_finding(system, severity="high")
     assert posture_snapshot() == posture_snapshot() == 1  # the same day again: the row is updated
     assert PostureSnapshot.objects.get(day=timezone.localdate()).open_high == 1
+
+
+def test_days_before_any_system_have_no_snapshot(ciso, owner, system):
+    today = timezone.localdate()
+    type(system).objects.filter(pk=system.pk).update(created_at=_at(today - timedelta(days=3), 12))
+    snapshots_backfill(first=today - timedelta(days=10), last=today - timedelta(days=1))
+    assert sorted(PortfolioDay.objects.values_list("day", flat=True)) == [today - timedelta(days=i) for i in (3, 2, 1)]
