@@ -16,6 +16,9 @@ class Command(BaseCommand):
         seed_findings()
         seed_lineage()
         rules_evaluate()
+        from governance.dashboard.demo_history import seed_history
+
+        seed_history()
         self.stdout.write("Demo logins (password: %s):" % DEMO_PASSWORD)
         for email, role in logins:
             self.stdout.write(f"  {role:<14} {email}")

@@ -1,0 +1,51 @@
+"""A past for the demo portfolio, so `make run` shows posture over time: the demo's systems, findings and risks are
+dated back over the last weeks (a finding first seen N days ago, some of them fixed since, with their transitions), and
+the daily snapshots are then replayed from that history by the same backfill an installation runs
+(`snapshots_backfill`). Only for the demo: it rewrites dates that the real product records as they happen."""
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from governance.dashboard.models import PostureSnapshot
+from governance.dashboard.snapshots import snapshot_take, snapshots_backfill
+from governance.findings.models import Finding, FindingState, FindingTransition
+from governance.findings.sla import sla_due
+from governance.inventory.models import AISystem
+from governance.risks.models import Risk
+
+HISTORY_DAYS = 120
+FIXED_SHARE = 0.35  # of the demo's findings, fixed some days after they were first seen
+
+
+@transaction.atomic
+def seed_history(days: int = HISTORY_DAYS) -> int:
+    """Date the demo back and replay its snapshots (idempotent: nothing happens once snapshots exist)."""
+    if PostureSnapshot.objects.exists():
+        return 0
+    rng, now = random.Random(42), timezone.now()
+    AISystem.objects.update(created_at=now - timedelta(days=days + 1))
+    for risk in Risk.objects.all():
+        Risk.objects.filter(pk=risk.pk).update(created_at=now - timedelta(days=rng.randint(10, days - 5)))
+    fixed, transitions = [], []
+    findings = list(Finding.objects.filter(state__in=(FindingState.NEW, FindingState.CONFIRMED)).order_by("pk"))
+    for finding in findings:
+        finding.first_seen = now - timedelta(days=rng.randint(2, days - 2), hours=rng.randint(0, 23))
+        finding.sla_due = sla_due(finding.severity, finding.first_seen)
+        if rng.random() < FIXED_SHARE:
+            finding.state = FindingState.FIXED
+            finding.state_changed_at = finding.first_seen + (now - finding.first_seen) * rng.uniform(0.1, 0.9)
+            fixed.append(finding)
+            transitions.append(FindingTransition(finding=finding, from_state=FindingState.NEW,
+                                                 to_state=FindingState.FIXED, at=finding.state_changed_at,
+                                                 reason="Fixed in the demo's history."))
+        else:
+            finding.state_changed_at = finding.first_seen
+    Finding.objects.bulk_update(findings, ["first_seen", "sla_due", "state", "state_changed_at"], batch_size=500)
+    FindingTransition.objects.bulk_create(transitions)
+    today = timezone.localdate()
+    written = snapshots_backfill(first=today - timedelta(days=days), last=today - timedelta(days=1))
+    return written + snapshot_take(at=now)
