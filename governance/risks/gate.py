@@ -163,7 +163,7 @@ def _rmf_reasons(system, policy) -> list[Reason]:
         if idents:
             reasons.append(Reason(
                 code=code, count=len(idents), refs=[f"rmf:{i}" for i in idents],
-                url=reverse("rmf:profile", args=[system.slug]),
+                url=f"{reverse('rmf:profile', args=[system.slug])}?status={status}",
                 message=f"Required NIST AI RMF subcategories {words}: {', '.join(idents)}.",
                 action="A required subcategory passes when it is implemented or partially implemented: assess it in "
                        "the system's RMF profile (status, owner, evidence)."))

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -145,7 +146,9 @@ def test_required_rmf_subcategories_not_assessed_block(system):
         status=AssessmentStatus.IMPLEMENTED)
     assert _only(gate.evaluate(system), "RMF_REQUIRED_NOT_ASSESSED").refs == ["rmf:MEASURE 2.7"]
     RmfAssessment.objects.filter(system=system, subcategory__ident="MEASURE 2.7").update(status=AssessmentStatus.GAP)
-    assert _only(gate.evaluate(system), "RMF_REQUIRED_GAP").refs == ["rmf:MEASURE 2.7"]  # a gap is not met
+    gap = _only(gate.evaluate(system), "RMF_REQUIRED_GAP")
+    assert gap.refs == ["rmf:MEASURE 2.7"]  # a gap is not met
+    assert gap.url == reverse("rmf:profile", args=[system.slug]) + "?status=gap"  # opens the gaps
     RmfAssessment.objects.filter(system=system, subcategory__ident="MEASURE 2.7").update(
         status=AssessmentStatus.NOT_APPLICABLE)
     assert _only(gate.evaluate(system), "RMF_REQUIRED_NOT_APPLICABLE").refs == ["rmf:MEASURE 2.7"]
