@@ -165,7 +165,7 @@ def report(exercise: Exercise) -> Report:
                   "title": f"{r.get_kind_display()} by {r.participant.user} ({r.participant.get_function_display()})",
                   "detail": r.text} for r in responses]
     timeline += [{"minute": o.clock_minute, "at": o.created_at, "kind": "observation",
-                  "title": f"{o.get_kind_display()} noted by {o.author}", "detail": o.text} for o in observations]
+                  "title": f"{o.get_kind_display()} from {o.author}", "detail": o.text} for o in observations]
     timeline.sort(key=lambda e: (e["minute"], e["at"]))
 
     ratings_by_action: dict[int, list[Score]] = defaultdict(list)
