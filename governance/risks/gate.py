@@ -185,6 +185,28 @@ def _signoff_reasons(system, release: str) -> list[Reason]:
     return []
 
 
+REASON_LABELS = {
+    "PAST_SLA": "{severity} findings past their SLA", "OPEN": "open {severity} findings",
+    "RISK_RESIDUAL_UNACCEPTED": "risks above the limit without an acceptance in force",
+    "ACCEPTANCE_EXPIRED": "risks whose acceptance expired", "RISK_NOT_RATED": "unrated risks",
+    "RMF_REQUIRED_NOT_ASSESSED": "required RMF subcategories not assessed",
+    "RMF_REQUIRED_GAP": "required RMF subcategories marked as a gap",
+    "RMF_REQUIRED_NOT_APPLICABLE": "required RMF subcategories marked not applicable",
+    "SYSTEM_ARCHIVED": "the system is archived", "SIGNOFF_MISSING": "no release sign-off",
+    "SIGNOFF_NO_GO": "the release was signed off as no-go",
+}
+
+
+def reason_label(code: str) -> str:
+    """A reason code in words for the pages (the API keeps the codes): FINDING_HIGH_PAST_SLA -> high findings past
+    their SLA. An unknown code is shown as it is."""
+    if code.startswith("FINDING_"):
+        severity, _, kind = code.removeprefix("FINDING_").partition("_")
+        template = REASON_LABELS.get(kind)
+        return template.format(severity=severity.lower()) if template else code
+    return REASON_LABELS.get(code, code)
+
+
 def evaluate(system, at: datetime | None = None, release: str = "") -> GateResult:
     """The gate now (or at `at`). With a release name, it also needs that release's go sign-off."""
     at = at or timezone.now()

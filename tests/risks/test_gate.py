@@ -320,3 +320,20 @@ def test_every_blocking_finding_counts_beyond_what_is_listed(clean, monkeypatch)
     assert len(rest) == 1 and rest[0].count == 4 and "4 more" in rest[0].message
     assert rest[0].url.endswith(f"?system={clean.slug}&severity=critical&breached=1")
     assert result.counts == {"FINDING_CRITICAL_PAST_SLA": 7} and result.blocking_items == 7
+
+
+def test_pages_say_the_reasons_in_words_and_the_api_keeps_the_codes(system, owner):
+    from django.test import Client
+
+    from governance.risks.gate import reason_label
+
+    assert reason_label("FINDING_HIGH_PAST_SLA") == "high findings past their SLA"
+    assert reason_label("FINDING_CRITICAL_OPEN") == "open critical findings"
+    assert reason_label("RMF_REQUIRED_GAP") == "required RMF subcategories marked as a gap"
+    assert reason_label("SOMETHING_NEW") == "SOMETHING_NEW"
+    make_finding(system, severity="high", sla_due=YESTERDAY())
+    client = Client()
+    client.force_login(owner)
+    page = client.get(system.get_absolute_url()).content.decode()
+    assert "1 <span data-code=\"FINDING_HIGH_PAST_SLA\" title=\"FINDING_HIGH_PAST_SLA\">high findings past their SLA" in page
+    assert ">FINDING_HIGH_PAST_SLA<" not in page

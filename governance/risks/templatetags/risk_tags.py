@@ -43,3 +43,11 @@ def level_style(levels, key) -> str:
     colour = lv.get("colour", "")
     colour = colour if re.fullmatch(r"#[0-9a-fA-F]{6}", str(colour)) else "#98a2b3"
     return f"background:{colour};color:{_ink(colour)}"
+
+
+@register.filter
+def gate_label(code: str) -> str:
+    """A release gate reason code in words (governance.risks.gate.reason_label)."""
+    from governance.risks.gate import reason_label
+
+    return reason_label(str(code))
