@@ -16,7 +16,10 @@ class Command(BaseCommand):
         seed_findings()
         seed_lineage()
         rules_evaluate()
+        from governance.dashboard.demo_exercises import seed_exercises
         from governance.dashboard.demo_history import seed_history
+
+        seed_exercises()  # before the history: its replay reads when each system was first exercised
 
         seed_history()
         self.stdout.write("Demo logins (password: %s):" % DEMO_PASSWORD)
