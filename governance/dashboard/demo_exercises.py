@@ -78,10 +78,10 @@ def _played(users, systems, now) -> Exercise:
         tabletop.observation_add(author=po, exercise=ex, kind=kind, text=text, now=t0 + timedelta(minutes=minute))
     ex = tabletop.exercise_transition(actor=fac, exercise=ex, action="hot_wash", now=t0 + timedelta(minutes=60))
     tabletop.hotwash_update(actor=fac, exercise=ex, strengths=(
-        "Fast containment of the training node with the evidence kept.\nA clear incident commander from the first "
-        "inject.\nThe promotion freeze was decided early, with its rationale written down."), areas_for_improvement=(
+        "A clear incident commander from the first inject.\nThe promotion freeze was decided early, with its "
+        "rationale written down."), areas_for_improvement=(
         "Third-party pickle checkpoints load without any scan.\nThe model registry has no owner: nobody approves or "
-        "reviews writes to it.\nLegal was not invited, so the breach-assessment clock never started."))
+        "reviews writes to it.\nNobody started the breach-assessment clock."))
     fraud = next(s for s in systems if s.slug == "fraud-scoring")
     item = tabletop.improvement_add(actor=fac, exercise=ex, data={
         "kind": ImprovementItem.Kind.RISK, "system": fraud, "owner": eng, "due_date": (t0 + timedelta(days=60)).date(),
