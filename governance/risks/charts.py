@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from governance.plotting import figure_json
-
 from governance.risks.models import RiskMatrix
 
 MAX_REFS_IN_HOVER = 12
@@ -37,10 +36,12 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
     shades = [c for lv in levels for c in (_pale(lv["colour"]), lv["colour"])]
     bands = len(shades)
     colorscale = [pair for k, c in enumerate(shades) for pair in ([k / bands, c], [(k + 1) / bands, c])]
-    # Short axis ticks so two grids fit side by side even in a half-width card: impact by number, likelihood with
-    # a clipped label; full labels on hover (and in the matrix settings).
+    # Impact by number, likelihood with its label ("5 Almost certain"; a long custom label clipped); the y axis
+    # widens its margin for them. On a narrow screen (meta.narrow, applied by static/js/rampart.js) the likelihood
+    # labels are clipped short so the two grids keep their width; full labels on hover and in the matrix settings.
     x = [str(j) for j in range(1, cols + 1)]
-    y = [f"{i} {_clip(label)}" for i, label in enumerate(matrix.likelihood_labels, start=1)]
+    y = [f"{i} {_clip(label, 18)}" for i, label in enumerate(matrix.likelihood_labels, start=1)]
+    narrow_y = [f"{i} {_clip(label)}" for i, label in enumerate(matrix.likelihood_labels, start=1)]
     # Two grids side by side, as make_subplots(rows=1, cols=2, horizontal_spacing=0.12) lays them out, in plain
     # Plotly properties (governance/plotting.py: make_subplots and its validation took 30-60 ms a chart).
     traces, annotations = [], []
@@ -79,8 +80,10 @@ def heatmap_json(matrix: RiskMatrix, cells: dict[str, dict[tuple[int, int], list
         "font": {"family": "Inter, system-ui, sans-serif", "size": 11, "color": "#243042"}, "annotations": annotations,
         "xaxis": {**axis_x, "anchor": "y", "domain": DOMAINS[0]},
         "xaxis2": {**axis_x, "anchor": "y2", "domain": DOMAINS[1]},
-        "yaxis": {"title": {"text": "Likelihood"}, "fixedrange": True, "anchor": "x", "domain": [0.0, 1.0]},
+        "yaxis": {"title": {"text": "Likelihood"}, "fixedrange": True, "anchor": "x", "domain": [0.0, 1.0],
+                  "automargin": True},
         # the rows are the same likelihoods: labelled once, on the left (the right grid's labels overlapped the left)
         "yaxis2": {"fixedrange": True, "showticklabels": False, "anchor": "x2", "domain": [0.0, 1.0]},
+        "meta": {"narrow": {"layout": {"yaxis": {"tickmode": "array", "tickvals": y, "ticktext": narrow_y}}}},
     }
     return figure_json(traces, layout)

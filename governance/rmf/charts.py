@@ -66,5 +66,23 @@ def portfolio_heatmap_json(systems, coverage_map, functions, link=None) -> str:
     layout = {**{k: v for k, v in LAYOUT.items() if k != "barmode"},
               "height": max(220, 36 * len(systems) + 80), "margin": {"l": 200, "r": 20, "t": 10, "b": 30},
               "yaxis": {"autorange": "reversed", "ticksuffix": "  "},  # a gap between system names and cells
-              "xaxis": {**LAYOUT["xaxis"], "side": "top"}}
+              "xaxis": {**LAYOUT["xaxis"], "side": "top"},
+              # a phone (static/js/rampart.js applies meta.narrow below 700 px): no colour bar (each cell says its
+              # figure), short column labels, clipped system names, the cells' figures at a readable size
+              "meta": {"narrow": {
+                  "data": [{"showscale": False, "textfont": {"size": 10}}],
+                  "layout": {"margin": {"l": 8, "r": 4, "t": 10, "b": 10},
+                             "xaxis": {**LAYOUT["xaxis"], "side": "top", "tickangle": 0, "tickmode": "array",
+                                       "tickvals": columns, "ticktext": [SHORT_COLUMNS.get(c, c[:4]) for c in columns]},
+                             "yaxis": {"autorange": "reversed", "ticksuffix": " ", "automargin": True,
+                                       "tickmode": "array", "tickvals": heatmap["y"],
+                                       "ticktext": [_clip(name, 16) for name in heatmap["y"]]}}}}}
     return figure_json([heatmap], layout)
+
+
+# NIST AI RMF's function abbreviations (as in its subcategory ids, GV-1.1 …); "All" is the system's pooled figure
+SHORT_COLUMNS = {"GOVERN": "GV", "MAP": "MP", "MEASURE": "MS", "MANAGE": "MG", "SYSTEM": "All"}
+
+
+def _clip(label: str, width: int) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"

@@ -7,10 +7,27 @@
       svg.setAttribute("viewBox", "0 0 " + svg.getAttribute("width") + " " + svg.getAttribute("height"));
     });
   }
+  // A figure may carry layout.meta.narrow = {data: [patch per trace], layout: {key: patch}}: what changes on a narrow
+  // screen (governance/rmf/charts.py, governance/risks/charts.py: no colour bar, short labels). Redrawn when the
+  // screen crosses the width.
+  var NARROW = window.matchMedia("(max-width: 700px)");
+  function merged(base, patch) {
+    var plain = base && typeof base === "object" && !Array.isArray(base) && patch && typeof patch === "object" && !Array.isArray(patch);
+    return plain ? Object.assign({}, base, patch) : patch;
+  }
+  function fitted(fig) {
+    var narrow = fig.layout && fig.layout.meta && fig.layout.meta.narrow;
+    if (!narrow || !NARROW.matches) return fig;
+    (narrow.data || []).forEach(function (patch, i) {
+      Object.keys(patch).forEach(function (k) { if (fig.data[i]) fig.data[i][k] = merged(fig.data[i][k], patch[k]); });
+    });
+    Object.keys(narrow.layout || {}).forEach(function (k) { fig.layout[k] = merged(fig.layout[k], narrow.layout[k]); });
+    return fig;
+  }
   function draw(root) {
     if (!window.Plotly) return;
     root.querySelectorAll("[data-figure]").forEach(function (el) {
-      var fig = JSON.parse(el.getAttribute("data-figure"));
+      var fig = fitted(JSON.parse(el.getAttribute("data-figure")));
       var first = !el.hasAttribute("data-drawn");
       window.Plotly.react(el, fig.data, fig.layout, { displayModeBar: false, responsive: true }).then(function () {
         scalable(el);
@@ -28,6 +45,7 @@
   }
   document.addEventListener("DOMContentLoaded", function () { load(function () { draw(document); }); });
   document.addEventListener("htmx:afterSettle", function () { load(function () { draw(document); }); });
+  if (NARROW.addEventListener) NARROW.addEventListener("change", function () { load(function () { draw(document); }); });
 })();
 
 // Tabletop exercise clock: the server renders the clock in seconds; tick it locally while running.
