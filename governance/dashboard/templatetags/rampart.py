@@ -1,4 +1,8 @@
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from governance.audit.labels import action_label as _action_label
 
 register = template.Library()
 
@@ -41,3 +45,19 @@ def pretty_json(value) -> str:
 def past_sla_at(finding, at):
     """Finding.is_past_sla at the moment the page's list was read (filters.at)."""
     return finding.is_past_sla(at)
+
+
+@register.filter
+def action_label(code: str) -> str:
+    """An audit action code in words (governance/audit/labels.py); an unknown code as it is."""
+    return _action_label(code)
+
+
+@register.filter
+def ago(moment) -> str:
+    """'5 minutes ago', or 'just now' under a minute (timesince alone says '0 minutes')."""
+    if moment is None:
+        return ""
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment)} ago"
