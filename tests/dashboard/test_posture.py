@@ -40,7 +40,7 @@ def _count(client, django_assert_max_num_queries) -> int:
     with django_assert_max_num_queries(POSTURE_QUERIES) as ctx:
         response = client.get(reverse("dashboard:home"))
     assert response.status_code == 200
-    assert b">no data a month ago<" not in response.content and b"No snapshots in the last" not in response.content
+    assert b">no data a month ago<" not in response.content and b"No daily figures for the last" not in response.content
     return len(ctx.captured_queries)
 
 

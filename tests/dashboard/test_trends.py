@@ -87,7 +87,7 @@ def test_trends_without_snapshots_and_an_unknown_range(client, ciso, system):
     client.force_login(ciso)
     html = client.get(reverse("dashboard:home"), {"range": "7"}).content.decode()  # full page, default range
     assert 'data-range="90" class="active"' in html
-    assert "No snapshots in the last 90 days yet" in html
+    assert "No daily figures for the last 90 days yet" in html
     assert html.count(">no data a month ago<") == 8  # every KPI card says so
 
 
