@@ -87,6 +87,14 @@ def test_dockerfile_installs_the_pinned_runtime_requirements():
     assert "USER rampart" in dockerfile, "the containers must not run as root"
 
 
+def test_the_image_can_print_the_board_report():
+    """The PDF download needs Chromium where settings look for it (Debian's package installs /usr/bin/chromium)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "apt-get install -y --no-install-recommends chromium" in dockerfile
+    assert "ARG WITH_CHROMIUM=1" in dockerfile
+    assert 'env("RAMPART_CHROMIUM", "/usr/bin/chromium")' in (ROOT / "governance" / "settings.py").read_text()
+
+
 def test_requirements_are_pinned_exactly():
     for name in ("requirements.txt", "requirements-dev.txt"):
         for line in (ROOT / name).read_text().splitlines():
