@@ -185,26 +185,31 @@ def _signoff_reasons(system, release: str) -> list[Reason]:
     return []
 
 
-REASON_LABELS = {
-    "PAST_SLA": "{severity} findings past their SLA", "OPEN": "open {severity} findings",
-    "RISK_RESIDUAL_UNACCEPTED": "risks above the limit without an acceptance in force",
-    "ACCEPTANCE_EXPIRED": "risks whose acceptance expired", "RISK_NOT_RATED": "unrated risks",
-    "RMF_REQUIRED_NOT_ASSESSED": "required RMF subcategories not assessed",
-    "RMF_REQUIRED_GAP": "required RMF subcategories marked as a gap",
-    "RMF_REQUIRED_NOT_APPLICABLE": "required RMF subcategories marked not applicable",
-    "SYSTEM_ARCHIVED": "the system is archived", "SIGNOFF_MISSING": "no release sign-off",
-    "SIGNOFF_NO_GO": "the release was signed off as no-go",
+REASON_LABELS = {  # (one, several)
+    "PAST_SLA": ("{severity} finding past its SLA", "{severity} findings past their SLA"),
+    "OPEN": ("open {severity} finding", "open {severity} findings"),
+    "RISK_RESIDUAL_UNACCEPTED": ("risk above the limit without an acceptance in force",
+                                 "risks above the limit without an acceptance in force"),
+    "ACCEPTANCE_EXPIRED": ("risk whose acceptance expired", "risks whose acceptance expired"),
+    "RISK_NOT_RATED": ("unrated risk", "unrated risks"),
+    "RMF_REQUIRED_NOT_ASSESSED": ("required RMF subcategory not assessed", "required RMF subcategories not assessed"),
+    "RMF_REQUIRED_GAP": ("required RMF subcategory marked as a gap", "required RMF subcategories marked as a gap"),
+    "RMF_REQUIRED_NOT_APPLICABLE": ("required RMF subcategory marked not applicable",
+                                    "required RMF subcategories marked not applicable"),
+    "SYSTEM_ARCHIVED": ("the system is archived",) * 2, "SIGNOFF_MISSING": ("no release sign-off",) * 2,
+    "SIGNOFF_NO_GO": ("the release was signed off as no-go",) * 2,
 }
 
 
-def reason_label(code: str) -> str:
-    """A reason code in words for the pages (the API keeps the codes): FINDING_HIGH_PAST_SLA -> high findings past
-    their SLA. An unknown code is shown as it is."""
+def reason_label(code: str, count: int = 2) -> str:
+    """A reason code in words for the pages (the API keeps the codes), for `count` items: FINDING_HIGH_PAST_SLA ->
+    high findings past their SLA. An unknown code is shown as it is."""
     if code.startswith("FINDING_"):
         severity, _, kind = code.removeprefix("FINDING_").partition("_")
-        template = REASON_LABELS.get(kind)
-        return template.format(severity=severity.lower()) if template else code
-    return REASON_LABELS.get(code, code)
+        forms = REASON_LABELS.get(kind)
+        return forms[count != 1].format(severity=severity.lower()) if forms else code
+    forms = REASON_LABELS.get(code)
+    return forms[count != 1] if forms else code
 
 
 def evaluate(system, at: datetime | None = None, release: str = "") -> GateResult:

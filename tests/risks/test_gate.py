@@ -328,6 +328,9 @@ def test_pages_say_the_reasons_in_words_and_the_api_keeps_the_codes(system, owne
     from governance.risks.gate import reason_label
 
     assert reason_label("FINDING_HIGH_PAST_SLA") == "high findings past their SLA"
+    assert reason_label("FINDING_HIGH_PAST_SLA", 1) == "high finding past its SLA"
+    assert reason_label("RMF_REQUIRED_GAP", 1) == "required RMF subcategory marked as a gap"
+    assert reason_label("SIGNOFF_MISSING", 1) == reason_label("SIGNOFF_MISSING") == "no release sign-off"
     assert reason_label("FINDING_CRITICAL_OPEN") == "open critical findings"
     assert reason_label("RMF_REQUIRED_GAP") == "required RMF subcategories marked as a gap"
     assert reason_label("SOMETHING_NEW") == "SOMETHING_NEW"
@@ -335,5 +338,5 @@ def test_pages_say_the_reasons_in_words_and_the_api_keeps_the_codes(system, owne
     client = Client()
     client.force_login(owner)
     page = client.get(system.get_absolute_url()).content.decode()
-    assert "1 <span data-code=\"FINDING_HIGH_PAST_SLA\" title=\"FINDING_HIGH_PAST_SLA\">high findings past their SLA" in page
+    assert "1 <span data-code=\"FINDING_HIGH_PAST_SLA\" title=\"FINDING_HIGH_PAST_SLA\">high finding past its SLA" in page
     assert ">FINDING_HIGH_PAST_SLA<" not in page

@@ -46,8 +46,8 @@ def level_style(levels, key) -> str:
 
 
 @register.filter
-def gate_label(code: str) -> str:
-    """A release gate reason code in words (governance.risks.gate.reason_label)."""
+def gate_label(code: str, count: int = 2) -> str:
+    """A release gate reason code in words, for `count` items (governance.risks.gate.reason_label)."""
     from governance.risks.gate import reason_label
 
-    return reason_label(str(code))
+    return reason_label(str(code), int(count))
