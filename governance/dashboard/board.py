@@ -14,7 +14,7 @@ from django.utils import timezone
 from governance.dashboard import selectors
 from governance.dashboard.selectors import SystemRow
 from governance.dashboard.trends import month_over_month
-from governance.risks.gate import GateResult, evaluate
+from governance.risks.gate import GateResult, evaluate, reason_label
 from governance.risks.matrix import get_matrix
 from governance.risks.models import Decision
 
@@ -51,37 +51,21 @@ def posture_reasons(row: SystemRow, expiry_window: int, high_level: str) -> list
     return words
 
 
-_RMF_WORDS = {"RMF_REQUIRED_NOT_ASSESSED": "not assessed", "RMF_REQUIRED_GAP": "marked as a gap",
-              "RMF_REQUIRED_NOT_APPLICABLE": "marked not applicable (the tier requires them)"}
-
-
 def gate_reasons(gate: GateResult) -> list[str]:
-    """The gate's no-go reasons grouped by code, one sentence each, with every blocking item counted
-    (GateResult.counts), not only the listed ones."""
+    """The gate's no-go reasons grouped by code, one sentence each in the gate's own words (reason_label), with every
+    blocking item counted (GateResult.counts), not only the listed ones, and the risks or subcategories named."""
     by_code: dict[str, list] = {}
     for reason in gate.reasons:
         by_code.setdefault(reason.code, []).append(reason)
     words = []
     for code, reasons in by_code.items():
         n = gate.counts.get(code, len(reasons))
-        refs = [ref.split(":", 1)[-1] for r in reasons for ref in r.refs if not ref.startswith("finding:")]
-        if code.startswith("FINDING_"):
-            severity = code.split("_")[1].lower()
-            if code.endswith("_PAST_SLA"):
-                words.append(f"{_n(n, f'open {severity} finding')} past {'its' if n == 1 else 'their'} SLA")
-            else:
-                words.append(f"{_n(n, f'open {severity} finding')}: the tier blocks {severity} findings at once")
-        elif code == "RISK_RESIDUAL_UNACCEPTED":
-            words.append(f"{_n(n, 'risk')} above the tier's limit without an acceptance in force: {_refs(refs)}")
-        elif code == "ACCEPTANCE_EXPIRED":
-            words.append(f"{_n(n, 'acceptance')} expired: {_refs(refs)}")
-        elif code == "RISK_NOT_RATED":
-            words.append(f"{_n(n, 'risk')} without a residual rating: {_refs(refs)}")
-        elif code in _RMF_WORDS:
-            words.append(f"{_n(n, 'required NIST AI RMF subcategory', 'required NIST AI RMF subcategories')} "
-                         f"{_RMF_WORDS[code]}: {_refs(refs)}")
-        else:
+        refs = [ref.split(":", 1)[-1] for r in reasons for ref in r.refs if not ref.startswith(("finding:", "signoff:"))]
+        label = reason_label(code, n)
+        if label == code:  # a code without words: its first message says it
             words.append(reasons[0].message)
+        else:
+            words.append(f"{n} {label}" + (f": {_refs(refs)}" if refs else ""))
     return words
 
 

@@ -47,9 +47,9 @@ def test_systems_needing_attention_with_reasons_in_words(scenario_world, ciso, s
     assert first.why[:3] == ["1 open finding past its SLA", "1 open critical finding",
                              "1 high+ residual risk without an acceptance in force"]
     assert first.gate.decision == "no-go"
-    assert "1 open critical finding past its SLA" in first.gate_why
-    assert f"1 risk above the tier's limit without an acceptance in force: {w['unaccepted'].ref}" in first.gate_why
-    assert "3 required NIST AI RMF subcategories not assessed: MAP 1.1, MEASURE 2.7, MANAGE 1.1" in first.gate_why
+    assert "1 critical finding past its SLA" in first.gate_why
+    assert f"1 risk above the limit without an acceptance in force: {w['unaccepted'].ref}" in first.gate_why
+    assert "3 required RMF subcategories not assessed: MAP 1.1, MEASURE 2.7, MANAGE 1.1" in first.gate_why
     assert second.why == ["1 acceptance ending within 30 days"]
     assert not any(w["expiring"].ref in line for line in second.gate_why)  # accepted: not blocking
     assert sum(first.gate.counts.values()) == first.gate.blocking_items == 5
