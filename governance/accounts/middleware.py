@@ -25,7 +25,7 @@ def pending_step(user) -> str | None:
     role requires two-factor and whose session has not passed it costs a query (is there a device to prove?)."""
     if user.must_change_password:
         return "accounts:password-change"
-    if twofactor.is_required(user) and not user.is_verified():
+    if not user.is_verified() and twofactor.is_required(user):  # the free check first: no role query once verified
         return "accounts:login-code" if twofactor.authenticator(user) else "accounts:two-factor"
     return None
 

@@ -74,9 +74,14 @@ def qr_svg(user: User, key: str) -> str:
     return mark_safe(svg)
 
 
+def _normalise(code: str) -> str:
+    """A code as typed ("123 456", "abcd-efgh") as the devices compare it."""
+    return code.strip().replace(" ", "").replace("-", "").lower()
+
+
 def check_new_key(key: str, code: str) -> int | None:
     """The time step `code` matches for a key not yet saved (one step either side), or None."""
-    code = code.strip().replace(" ", "")
+    code = _normalise(code)
     if not TOTP_SHAPE.match(code):
         return None
     totp = TOTP(unhexlify(key))
@@ -91,7 +96,7 @@ def device_for(user: User, code: str):
 def verify(user: User, code: str) -> tuple[object | None, str | None]:
     """(device, None) when `code` is right; (None, why) otherwise, why being 'wrong' or 'wait' (the device's backoff
     after earlier failures, when even a right code is refused)."""
-    code = code.strip().replace(" ", "").replace("-", "").lower()
+    code = _normalise(code)
     device = device_for(user, code)
     if device is None:
         return None, "wrong"

@@ -33,18 +33,17 @@ def seed_history(days: int = HISTORY_DAYS) -> int:
         created = risk.promoted or now - timedelta(days=rng.randint(10, days - 5))  # from an exercise: when promoted
         Risk.objects.filter(pk=risk.pk).update(created_at=created)
         _date_decisions(risk.pk, created, now, rng)
-    fixed, transitions = [], []
+    transitions = []
     findings = list(Finding.objects.filter(state__in=(FindingState.NEW, FindingState.CONFIRMED)).order_by("pk"))
     for finding in findings:
         finding.first_seen = now - timedelta(days=rng.randint(2, days - 2), hours=rng.randint(0, 23))
         finding.sla_due = sla_due(finding.severity, finding.first_seen)
         if rng.random() < FIXED_SHARE:
-            finding.state = FindingState.FIXED
-            finding.state_changed_at = finding.first_seen + (now - finding.first_seen) * rng.uniform(0.1, 0.9)
-            fixed.append(finding)
-            transitions.append(FindingTransition(finding=finding, from_state=FindingState.NEW,
-                                                 to_state=FindingState.FIXED, at=finding.state_changed_at,
+            fixed_at = finding.first_seen + (now - finding.first_seen) * rng.uniform(0.1, 0.9)
+            transitions.append(FindingTransition(finding=finding, from_state=finding.state,
+                                                 to_state=FindingState.FIXED, at=fixed_at,
                                                  reason="Fixed in the demo's history."))
+            finding.state, finding.state_changed_at = FindingState.FIXED, fixed_at
         else:
             finding.state_changed_at = finding.first_seen
     Finding.objects.bulk_update(findings, ["first_seen", "sla_due", "state", "state_changed_at"], batch_size=500)

@@ -1,6 +1,8 @@
 """Worker liveness (/healthz reads it, governance/dashboard/liveness.py) and daily posture snapshots (trends)."""
 from django.db import models
 
+from governance.findings.models import Severity
+
 
 class WorkerHeartbeat(models.Model):
     """The latest sign of life of one Celery worker, written by the worker every few seconds (worker/liveness.py).
@@ -16,7 +18,7 @@ class WorkerHeartbeat(models.Model):
         return f"{self.name} (seen {self.seen_at:%Y-%m-%d %H:%M:%S})"
 
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+SEVERITIES = tuple(Severity.values)  # most severe first, as findings.models.Severity
 
 
 class PostureSnapshot(models.Model):

@@ -72,9 +72,7 @@ def live_figures(at: datetime) -> dict:
     """{system id or None: figures} for the portfolio at `at`, from the posture page's definitions."""
     from governance.dashboard import selectors
     from governance.risks.matrix import get_matrix
-    from governance.risks.models import Decision, Risk
-    from governance.risks.selectors import EXPIRY_WINDOW_DAYS
-    from governance.rmf.selectors import portfolio_coverage
+    from governance.risks.models import Risk
 
     systems = list(AISystem.objects.active())
     rows = {s.pk: _blank(s.pk) for s in systems}
@@ -87,13 +85,12 @@ def live_figures(at: datetime) -> dict:
     for r in selectors._risks_by_system(get_matrix(), at):
         if r["system_id"] in rows:
             rows[r["system_id"]]["high_risks"], rows[r["system_id"]]["awaiting"] = r["high"], r["awaiting"]
-    for r in (Decision.objects.expiring(at, EXPIRY_WINDOW_DAYS).of_active_systems()
-              .values("risk__system_id").annotate(n=Count("id"))):
+    for r in selectors._expiring_by_system(at):
         if r["risk__system_id"] in rows:
             rows[r["risk__system_id"]]["expiring"] = r["n"]
     for r in Risk.objects.open().of_active_systems().accepted_in_force(at).values("system_id").annotate(n=Count("id")):
         rows[r["system_id"]]["accepted_in_force"] = r["n"]
-    for pk, cov in portfolio_coverage(systems).items():
+    for pk, cov in selectors.pooled_coverage(systems).items():
         counts = cov.overall.counts
         rows[pk].update(rmf_implemented=counts.get(AssessmentStatus.IMPLEMENTED, 0),
                         rmf_partial=counts.get(AssessmentStatus.PARTIAL, 0), rmf_applicable=cov.overall.applicable)

@@ -186,13 +186,9 @@ class CommentForm(forms.Form):
                                      "addresses start alike): they are e-mailed.")
 
     def clean_body(self):
-        from governance.findings.services import ambiguous_mention, comment_mentions
-
         body = self.cleaned_data["body"].strip()
         if not body:
             raise forms.ValidationError("Write something first.")
-        for name, addresses in comment_mentions(body)[1].items():
-            raise forms.ValidationError(ambiguous_mention(name, addresses))
         return body
 
 

@@ -10,7 +10,7 @@ from governance.accounts import permissions as perms
 from governance.accounts.models import User
 from governance.findings.models import Finding, Severity
 from governance.inventory.models import AISystem
-from governance.risks.models import Decision, MitigationAction, ReleaseSignoff, Risk, RiskMatrix, Treatment
+from governance.risks.models import BLOCKING_SEVERITIES, Decision, MitigationAction, ReleaseSignoff, Risk, RiskMatrix, Treatment
 from governance.rmf.models import RMF_DEFAULT_VERSION, ReferenceItem, RmfSubcategory
 from governance.widgets import date_input
 
@@ -239,7 +239,7 @@ class ReleaseSignoffForm(forms.Form):
 
 class GatePolicyForm(forms.Form):
     """One tier's release gate policy. Required subcategories are chosen from the catalogue, grouped by function."""
-    SEVERITIES = [(s.value, s.label) for s in Severity if s != Severity.INFO]
+    SEVERITIES = [(value, Severity(value).label) for value in BLOCKING_SEVERITIES]
 
     blocking_finding_severities = forms.MultipleChoiceField(
         choices=SEVERITIES, required=False, widget=forms.CheckboxSelectMultiple, label="Block when past their SLA",

@@ -264,6 +264,10 @@ class Decision(models.Model):
                 and (self.expires_at is None or self.expires_at > at))
 
 
+# The severities a gate policy may block on (info never blocks), most severe first.
+BLOCKING_SEVERITIES = ["critical", "high", "medium", "low"]
+
+
 class GatePolicy(models.Model):
     """What blocks a release, per risk tier (NIST AI RMF MANAGE 1.1)."""
 
@@ -320,7 +324,12 @@ class ReleaseSignoff(models.Model):
         return self.gate["result"]["decision"]
 
     @classmethod
+    def of(cls, system, release: str = ""):
+        """A system's sign-offs, newest first (of one release when named)."""
+        qs = cls.objects.filter(system=system).select_related("system", "signed_by").order_by("-signed_at", "-id")
+        return qs.filter(release=release.strip()) if release.strip() else qs
+
+    @classmethod
     def latest_of(cls, system, release: str = "") -> "ReleaseSignoff | None":
         """The sign-off in force: the latest of that release (of any release when none is named)."""
-        qs = cls.objects.filter(system=system).select_related("signed_by")
-        return (qs.filter(release=release) if release else qs).order_by("-signed_at", "-id").first()
+        return cls.of(system, release).first()

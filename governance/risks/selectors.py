@@ -217,5 +217,4 @@ def decisions_verify() -> list[str]:
 
 def release_signoffs(system, release: str = ""):
     """A system's release sign-offs, newest first (of one release when named)."""
-    qs = ReleaseSignoff.objects.filter(system=system).select_related("system", "signed_by").order_by("-signed_at", "-id")
-    return qs.filter(release=release.strip()) if release.strip() else qs
+    return ReleaseSignoff.of(system, release)

@@ -15,13 +15,14 @@ from django.utils import timezone
 
 from governance.accounts import permissions as perms
 from governance.audit.services import audit_record, snapshot
-from governance.inventory.models import AISystem
+from governance.inventory.models import AISystem, RiskTier
 from governance.risks import gate as release_gate
 from governance.risks import notify
 from governance.risks.matrix import gate_policy, get_matrix
 from governance.risks.models import (
-    Decision, GatePolicy, MitigationAction, ReleaseSignoff, Risk, RiskMatrix, RiskStatus,
+    BLOCKING_SEVERITIES, Decision, GatePolicy, MitigationAction, ReleaseSignoff, Risk, RiskMatrix, RiskStatus,
 )
+from governance.rmf.models import RmfSubcategory
 
 class RiskClosed(ValidationError):
     """A write that a closed risk refuses (the API answers 409)."""
@@ -392,9 +393,6 @@ def release_signoff_record(*, actor, system, release: str, verdict: str, justifi
 
 # --- the release gate's policy --------------------------------------------------------------------------------------
 
-SEVERITY_ORDER = ["critical", "high", "medium", "low"]
-
-
 def _loosened(before: dict, after: dict, matrix) -> list[str]:
     """What the change lets through that was blocked before (said in the audit trail and to the CISO)."""
     said = []
@@ -416,9 +414,6 @@ def _loosened(before: dict, after: dict, matrix) -> list[str]:
 def gate_policy_update(*, actor, tier: str, data: dict) -> tuple[GatePolicy, list[str]]:
     """Set a tier's release gate policy (a CISO's decision, audited with what it loosens). Returns the policy and the
     loosenings."""
-    from governance.inventory.models import RiskTier
-    from governance.rmf.models import RmfSubcategory
-
     if not perms.can_edit_gate_policy(actor):
         raise PermissionDenied("Only a CISO sets what blocks a release.")
     if tier not in RiskTier.values:
@@ -426,14 +421,14 @@ def gate_policy_update(*, actor, tier: str, data: dict) -> tuple[GatePolicy, lis
     matrix = get_matrix()
     errors = {}
     after = {
-        "blocking_finding_severities": [s for s in SEVERITY_ORDER if s in data.get("blocking_finding_severities", [])],
-        "blocking_open_severities": [s for s in SEVERITY_ORDER if s in data.get("blocking_open_severities", [])],
+        "blocking_finding_severities": [s for s in BLOCKING_SEVERITIES if s in data.get("blocking_finding_severities", [])],
+        "blocking_open_severities": [s for s in BLOCKING_SEVERITIES if s in data.get("blocking_open_severities", [])],
         "max_unaccepted_level": data.get("max_unaccepted_level") or "",
         "required_subcategories": list(dict.fromkeys(data.get("required_subcategories", []))),
         "block_unrated_risks": bool(data.get("block_unrated_risks")),
     }
     for key in ("blocking_finding_severities", "blocking_open_severities"):
-        unknown = set(data.get(key, [])) - set(SEVERITY_ORDER)
+        unknown = set(data.get(key, [])) - set(BLOCKING_SEVERITIES)
         if unknown:
             errors[key] = f"Unknown severities: {', '.join(sorted(unknown))}."
     if after["max_unaccepted_level"] and matrix.level(after["max_unaccepted_level"]) is None:

@@ -291,6 +291,7 @@ def inbox(request: HttpRequest, bulk_form: BulkDecideForm | None = None) -> Http
         "levels": {lv["key"]: lv for lv in matrix.levels}, "today": timezone.localdate(),
         "default_expiry": default_expiry,
         "bulk_form": bulk_form or BulkDecideForm(pending=pending, initial={"expires_at": default_expiry}),
+        "show_bulk": len(pending) > 1 or bulk_form is not None,  # ticks only where there is a choice (or an error)
     }, status=400 if bulk_form is not None else 200)
 
 

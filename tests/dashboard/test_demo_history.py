@@ -33,8 +33,11 @@ def test_seed_demo_gives_posture_a_history(queued, settings):
     call_command("seed_demo")
     assert PostureSnapshot.objects.count() == rows
     client = Client()
-    client.post("/accounts/login/", {"username": "ciso@rampart.local", "password": DEMO_PASSWORD})
-    assert b"no data a month ago" not in client.get("/").content.split(b"Posture over time")[0]
+    signed_in = client.post("/accounts/login/", {"username": "ciso@rampart.local", "password": DEMO_PASSWORD})
+    assert signed_in.status_code == 302 and signed_in.url == "/"
+    page = client.get("/").content
+    assert b"Posture over time" in page
+    assert b"no data a month ago" not in page.split(b"Posture over time")[0]
 
 
 def test_seed_demo_has_exercises_inside_the_history(queued, settings):
