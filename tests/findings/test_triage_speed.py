@@ -16,7 +16,7 @@ from governance.findings.models import (Finding, FindingBulkAction, FindingComme
 from governance.findings.selectors import QUEUE_PAGE
 from tests.conftest import make_user
 from tests.findings.conftest import run_import, sarif_n
-from tests.risks.conftest import make_risk
+from tests.risks.conftest import make_finding, make_risk
 from tests.security.conftest import api_client
 
 pytestmark = pytest.mark.django_db
@@ -122,13 +122,16 @@ def test_validation_errors_come_back_in_the_bar_with_the_choices_kept(client, en
 
 
 def test_the_filter_is_read_again_on_the_server(client, engineer, system, other_system, many):
-    """Only the filter travels: ids sent along are ignored; a filter that leaves out archived systems still does."""
+    """Only the filter travels: ids sent along are ignored, and what the filter leaves out is not touched."""
     client.force_login(engineer)
     foreign = Finding.objects.filter(system=other_system).first()
+    outside = [make_finding(system, severity="low", state=S.NEW, title="Reverse shell in notebook"),  # not high
+               make_finding(system, severity="high", state=S.NEW, title="Hard-coded API key")]  # no "shell"
     response = client.post("/findings/bulk/", {"scope": "filter", "filter": "severity=high&q=shell", "confirmed": MANY + 7,
                                                "ids": [foreign.pk], "action": "fixed", "next": "/findings/"})
     assert response.status_code == 302
     assert Finding.objects.filter(state=S.FIXED).count() == MANY + 7  # both systems: the filter names no system
+    assert [f.state for f in Finding.objects.filter(pk__in=[f.pk for f in outside])] == [S.NEW, S.NEW]
     assert AuditEvent.objects.get(action="finding.bulk").after["filter"] == "q=shell&severity=high"
 
 
